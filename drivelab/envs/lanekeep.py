@@ -1,0 +1,353 @@
+"""``DriveLab/LaneKeep-v0``: keep a car in its lane around a procedurally generated track."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from drivelab.control import SpeedController
+from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, SteerAction
+from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
+from drivelab.envs.vehicle import Vehicle, VehicleSpec
+from drivelab.envs.world import PhysicsSettings, World
+from drivelab.planning import Road, TrackSpec, generate_track
+
+ENV_ID = "DriveLab/LaneKeep-v0"
+ROLLOVER_LIMIT_RAD = 1.0  # roll or pitch beyond this: the car has left its wheels
+TRACK_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class LaneKeepOptions:
+    """Every keyword option of ``DriveLab/LaneKeep-v0`` with its default (see the env's docstring)."""
+
+    track_seed: int | None = None
+    track_length_m: float = 400.0
+    max_curvature_1pm: float = 1 / 30
+    lane_count: int = 1
+    lane_width_m: float = 3.5
+    lane: int = 0
+    laps: float = 1.0
+    target_speed_mps: float = 10.0
+    initial_speed_mps: float = 0.0
+    initial_offset_max_m: float = 0.0
+    initial_heading_max_rad: float = 0.0
+    decision_hz: float = 20.0
+    physics_hz: float = 100.0
+    max_episode_s: float = 90.0
+    curvature_preview_m: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 30.0)
+    steer_levels: int = 9
+    progress_reward_per_m: float = 0.1
+    lateral_error_weight: float = 1.0
+    off_road_penalty: float = 10.0
+    render_width: int = 320
+    render_height: int = 240
+
+    def __post_init__(self) -> None:
+        def require(condition: bool, message: str) -> None:
+            if not condition:
+                raise ValueError(f"{ENV_ID}: {message}")
+
+        for name in ("track_length_m", "lane_width_m", "laps", "target_speed_mps", "decision_hz", "physics_hz",
+                     "max_episode_s", "max_curvature_1pm", "render_width", "render_height"):
+            value = getattr(self, name)
+            require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0,
+                    f"option {name} must be a positive number, got {value!r}")
+        for name in ("initial_speed_mps", "initial_offset_max_m", "initial_heading_max_rad", "progress_reward_per_m",
+                     "lateral_error_weight", "off_road_penalty"):
+            value = getattr(self, name)
+            require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0,
+                    f"option {name} must be a number >= 0, got {value!r}")
+        require(isinstance(self.lane_count, int) and self.lane_count >= 1, f"option lane_count must be an integer >= 1, got {self.lane_count!r}")
+        require(isinstance(self.lane, int) and 0 <= self.lane < self.lane_count,
+                f"option lane must be an integer in 0..{self.lane_count - 1} (0 = rightmost), got {self.lane!r}")
+        require(self.track_seed is None or (isinstance(self.track_seed, int) and self.track_seed >= 0),
+                f"option track_seed must be None (a new track each episode) or an integer >= 0, got {self.track_seed!r}")
+        require(isinstance(self.steer_levels, int) and self.steer_levels >= 2, f"option steer_levels must be an integer >= 2, got {self.steer_levels!r}")
+        substeps = self.physics_hz / self.decision_hz
+        require(abs(substeps - round(substeps)) < 1e-9 and round(substeps) >= 1,
+                f"option physics_hz ({self.physics_hz}) must be a whole multiple of decision_hz ({self.decision_hz})")
+        require(len(self.curvature_preview_m) >= 1 and all(d >= 0 for d in self.curvature_preview_m),
+                f"option curvature_preview_m must be a non-empty list of distances >= 0, got {self.curvature_preview_m!r}")
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> "LaneKeepOptions":
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise ValueError(f"{ENV_ID}: unknown option {unknown[0]!r}; allowed: observation, action, render_mode, {', '.join(allowed)}")
+        if "curvature_preview_m" in kwargs:
+            kwargs = {**kwargs, "curvature_preview_m": tuple(kwargs["curvature_preview_m"])}
+        return cls(**kwargs)
+
+
+class LaneKeepEnv(gym.Env):
+    """
+    ## Description
+    A car-sized vehicle (4.6 m long, 2.7 m wheelbase, rear-wheel drive, Ackermann steering; see
+    :mod:`drivelab.envs.vehicle`) drives laps of a closed track generated from a seed, in PyBullet.
+    The task is to stay in the lane and complete the route. Physics ticks at ``physics_hz`` (100 Hz);
+    the agent decides at ``decision_hz`` (20 Hz), so one ``step`` is 0.05 s of simulated time.
+
+    ## Action Space (``action=``)
+    - ``"direct"``: ``Box([-1, 0, 0], [1, 1, 1], float32)`` = (steering × max steer 0.5 rad, throttle, brake).
+      Brake overrides throttle on the driven wheels.
+    - ``"steer"`` (default): ``Box(-1, 1, (1,), float32)``, steering × 0.5 rad; a PID holds ``target_speed_mps``.
+    - ``"steer_discrete"``: ``Discrete(steer_levels)``; action k steers at ``−0.5 + k·1.0/(steer_levels−1)`` rad;
+      a PID holds ``target_speed_mps``.
+
+    Out-of-range continuous actions are clipped to the box. NaN or inf in an action raises ``ValueError``.
+    Positive steering turns left. The steering servo is rate-limited (1.2 rad/s).
+
+    ## Observation Space (``observation=``)
+    ``"state"`` (default): ``Box(float32)`` of road-relative features, each clipped to its bounds:
+
+    | index | feature | unit | bounds |
+    | --- | --- | --- | --- |
+    | 0 | ``lateral_offset_m``: car centre's offset from the lane centre, left positive | m | ±10 |
+    | 1 | ``heading_error_rad``: car yaw − lane tangent yaw | rad | ±π |
+    | 2 | ``speed_mps``: forward speed | m/s | −20..60 |
+    | 3 | ``yaw_rate_radps`` | rad/s | ±5 |
+    | 4 | ``steer_rad``: measured front-wheel angle | rad | ±0.5 |
+    | 5.. | ``curvature_{d}m_1pm``: lane curvature ``d`` metres ahead, for each ``d`` in ``curvature_preview_m`` (0, 5, 10, 20, 30) | 1/m | ±1 |
+
+    The names are in ``env.unwrapped.observation_features``.
+
+    ## Rewards
+    Per step: ``progress_reward_per_m`` (0.1) × metres of progress along the lane
+    − ``lateral_error_weight`` (1.0) × (lateral offset / half lane width)² × step duration (s);
+    − ``off_road_penalty`` (10) on the step that leaves the road or rolls the car over.
+
+    ## Starting State
+    At the route's start (s = 0) on the centre of lane ``lane``, aligned with it, at ``initial_speed_mps`` (0);
+    optionally displaced by up to ``initial_offset_max_m`` and rotated by up to ``initial_heading_max_rad``
+    (uniform, from the env's seeded generator).
+
+    ## Episode End
+    - Termination: the car's centre is off the road (|d| > road half-width + 0.5 m shoulder), the car rolls
+      over, or the route (``laps`` × lap length) is complete.
+    - Truncation: ``max_episode_s`` (90 s) of simulated time.
+
+    The final step's ``info`` carries the episode metrics: ``route_completion`` (0..1), ``lateral_error_rms`` (m),
+    ``max_lateral_error_m``, ``off_road`` (bool), ``rolled_over`` (bool), ``collision`` (bool), ``mean_speed`` (m/s),
+    ``distance_m``, ``episode_time_s``, ``track_seed``. Every step's ``info`` has ``s_m``, ``d_m``, ``lane_offset_m``,
+    ``speed_mps``, ``steer_rad``, ``throttle``, ``brake``, ``speed_controller`` (the PID's terms, when it runs).
+
+    ## Arguments
+    ``gym.make("DriveLab/LaneKeep-v0", observation="state", action="steer", render_mode=None, **options)`` with options:
+    ``track_seed`` (None: a new track each episode from the reset seed; an int: always that track),
+    ``track_length_m`` (400), ``max_curvature_1pm`` (1/30), ``lane_count`` (1), ``lane_width_m`` (3.5),
+    ``lane`` (0, rightmost), ``laps`` (1.0), ``target_speed_mps`` (10), ``initial_speed_mps`` (0),
+    ``initial_offset_max_m`` (0), ``initial_heading_max_rad`` (0), ``decision_hz`` (20), ``physics_hz`` (100),
+    ``max_episode_s`` (90), ``curvature_preview_m`` ((0, 5, 10, 20, 30)), ``steer_levels`` (9),
+    ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (1.0), ``off_road_penalty`` (10),
+    ``render_width`` (320), ``render_height`` (240). An unknown option raises a one-line error listing these.
+
+    ``render_mode``: ``"rgb_array"`` (a chase camera, PyBullet's TinyRenderer) or ``"human"`` (the PyBullet GUI).
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 20}
+
+    def __init__(self, observation: str = "state", action: str = "steer", render_mode: str | None = None, **options: Any) -> None:
+        super().__init__()
+        self.options = LaneKeepOptions.from_kwargs(options)
+        if observation not in OBSERVATION_MODES:
+            raise ValueError(f"{ENV_ID}: unknown observation {observation!r}; allowed: {', '.join(OBSERVATION_MODES)}")
+        if action not in ACTION_MODES:
+            raise ValueError(f"{ENV_ID}: unknown action {action!r}; allowed: {', '.join(ACTION_MODES)}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"{ENV_ID}: unknown render_mode {render_mode!r}; allowed: None, {', '.join(self.metadata['render_modes'])}")
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": self.options.decision_hz}
+        self.vehicle_spec = VehicleSpec()
+        self.observation_mode = OBSERVATION_MODES[observation](
+            max_steer_rad=self.vehicle_spec.max_steer_rad, curvature_preview_m=self.options.curvature_preview_m
+        )
+        self.action_mode: ActionMode = ACTION_MODES[action](
+            max_steer_rad=self.vehicle_spec.max_steer_rad, steer_levels=self.options.steer_levels
+        )
+        self.observation_space = self.observation_mode.space
+        self.action_space = self.action_mode.space
+        self.observation_features = self.observation_mode.feature_names
+        self.substeps = round(self.options.physics_hz / self.options.decision_hz)
+        self.decision_dt_s = 1.0 / self.options.decision_hz
+        self.world = World(PhysicsSettings(physics_hz=self.options.physics_hz), gui=render_mode == "human")
+        self.speed_controller = SpeedController()
+        self._tracks: OrderedDict[int, Road] = OrderedDict()
+        self.road: Road | None = None
+        self.ego: Vehicle | None = None
+
+    # -- episode ------------------------------------------------------------------------------
+
+    def _track(self, seed: int) -> Road:
+        road = self._tracks.get(seed)
+        if road is None:
+            spec = TrackSpec(
+                length_m=self.options.track_length_m,
+                max_curvature_1pm=self.options.max_curvature_1pm,
+                lane_count=self.options.lane_count,
+                lane_width_m=self.options.lane_width_m,
+            )
+            road = generate_track(seed, spec)
+            self._tracks[seed] = road
+            if len(self._tracks) > TRACK_CACHE_SIZE:
+                self._tracks.popitem(last=False)
+        else:
+            self._tracks.move_to_end(seed)
+        return road
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        o = self.options
+        self.track_seed = o.track_seed if o.track_seed is not None else int(self.np_random.integers(0, 2**31 - 1))
+        self.road = self._track(self.track_seed)
+        self.world.clear()
+        self.world.set_road(self.road)
+        lane_d = self.road.lane_center_d(o.lane)
+        d0 = lane_d + self.np_random.uniform(-1, 1) * o.initial_offset_max_m
+        heading0 = float(self.road.heading_at(0.0)) + self.np_random.uniform(-1, 1) * o.initial_heading_max_rad
+        x0, y0 = self.road.position(0.0, d0)
+        self.ego = self.world.add_vehicle(self.vehicle_spec, x_m=float(x0), y_m=float(y0), yaw_rad=heading0,
+                                          speed_mps=o.initial_speed_mps)
+        self.speed_controller.reset()
+        if self.render_mode is not None:
+            self.world.ensure_road_visuals()
+        self.route_length_m = o.laps * self.road.length_m
+        self._progress_m = 0.0
+        self._steps = 0
+        self._sum_sq_lane_offset = 0.0
+        self._max_abs_lane_offset = 0.0
+        self._sum_speed = 0.0
+        self._last_command = (0.0, 0.0, 0.0)
+        self._sense()
+        return self._observe(), self._info()
+
+    def _sense(self) -> None:
+        """Read the ego car's state and place it on the road (ground-truth sensing)."""
+        self.vehicle_state = self.ego.state()
+        hint = getattr(self, "_s_m", None) if self._steps else None
+        frenet = self.road.project(np.array([self.vehicle_state.x_m, self.vehicle_state.y_m]), s_hint=hint,
+                                   window_m=None if hint is None else 30.0)
+        self._s_m, self._d_m = float(frenet.s), float(frenet.d)
+        self._lane_heading = float(frenet.heading)
+
+    def _driving_state(self) -> DrivingState:
+        state = self.vehicle_state
+        heading_error = (state.yaw_rad - self._lane_heading + math.pi) % (2 * math.pi) - math.pi
+        preview = self.road.preview_curvature(self._s_m, np.asarray(self.options.curvature_preview_m))
+        return DrivingState(
+            lateral_offset_m=self._d_m - self.road.lane_center_d(self.options.lane),
+            heading_error_rad=heading_error,
+            speed_mps=state.speed_mps,
+            yaw_rate_radps=state.yaw_rate_radps,
+            steer_rad=state.steer_rad,
+            preview_curvature_1pm=tuple(float(k) for k in np.atleast_1d(preview)),
+        )
+
+    def _observe(self) -> np.ndarray:
+        self.driving_state = self._driving_state()
+        return self.observation_mode.observe(self.driving_state)
+
+    def step(self, action):
+        if self.ego is None:
+            raise RuntimeError(f"{ENV_ID}: call reset() before step()")
+        command = self.action_mode.command(action)
+        ego, world, o = self.ego, self.world, self.options
+        ego.steer(command.steer_rad)
+        if not command.speed_controlled:
+            ego.drive(command.throttle, command.brake)
+            self._last_command = (command.steer_rad, command.throttle, command.brake)
+        yaw = self.vehicle_state.yaw_rad
+        for _ in range(self.substeps):
+            if command.speed_controlled:
+                longitudinal = self.speed_controller.update(o.target_speed_mps, ego.forward_speed_mps(yaw), world.dt_s)
+                ego.drive(longitudinal.throttle, longitudinal.brake)
+                self._last_command = (command.steer_rad, longitudinal.throttle, longitudinal.brake)
+            world.step_physics()
+        s_before = self._s_m
+        self._steps += 1
+        self._sense()
+        progress_m = self.road.progress(s_before, self._s_m)
+        self._progress_m += progress_m
+        lane_offset = self._d_m - self.road.lane_center_d(o.lane)
+        self._sum_sq_lane_offset += lane_offset**2
+        self._max_abs_lane_offset = max(self._max_abs_lane_offset, abs(lane_offset))
+        self._sum_speed += self.vehicle_state.speed_mps
+
+        off_road = not bool(self.road.on_road(self._d_m))
+        rolled_over = max(abs(self.vehicle_state.roll_rad), abs(self.vehicle_state.pitch_rad)) > ROLLOVER_LIMIT_RAD
+        route_done = self._progress_m >= self.route_length_m
+        terminated = off_road or rolled_over or route_done
+        truncated = not terminated and self._steps * self.decision_dt_s >= o.max_episode_s - 1e-9
+
+        half_lane = o.lane_width_m / 2
+        reward = o.progress_reward_per_m * progress_m - o.lateral_error_weight * (lane_offset / half_lane) ** 2 * self.decision_dt_s
+        if off_road or rolled_over:
+            reward -= o.off_road_penalty
+
+        observation = self._observe()
+        info = self._info()
+        if terminated or truncated:
+            info.update(self.episode_metrics(off_road=off_road, rolled_over=rolled_over))
+        return observation, float(reward), terminated, truncated, info
+
+    def episode_metrics(self, *, off_road: bool, rolled_over: bool) -> dict[str, Any]:
+        steps = max(self._steps, 1)
+        return {
+            "route_completion": float(np.clip(self._progress_m / self.route_length_m, 0.0, 1.0)),
+            "lateral_error_rms": math.sqrt(self._sum_sq_lane_offset / steps),
+            "max_lateral_error_m": self._max_abs_lane_offset,
+            "off_road": bool(off_road),
+            "rolled_over": bool(rolled_over),
+            "collision": False,
+            "mean_speed": self._sum_speed / steps,
+            "distance_m": self._progress_m,
+            "episode_time_s": self._steps * self.decision_dt_s,
+            "track_seed": self.track_seed,
+        }
+
+    def _info(self) -> dict[str, Any]:
+        steer, throttle, brake = self._last_command
+        info = {
+            "s_m": self._s_m,
+            "d_m": self._d_m,
+            "lane_offset_m": self.driving_state.lateral_offset_m if hasattr(self, "driving_state") else 0.0,
+            "speed_mps": self.vehicle_state.speed_mps,
+            "steer_rad": self.vehicle_state.steer_rad,
+            "steer_command_rad": steer,
+            "throttle": throttle,
+            "brake": brake,
+            "time_s": self._steps * self.decision_dt_s,
+        }
+        if isinstance(self.action_mode, (SteerAction, DiscreteSteerAction)):
+            info["speed_controller"] = dataclasses.asdict(self.speed_controller.pid.components)
+        return info
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def render(self):
+        if self.render_mode is None or self.ego is None:
+            return None
+        state = self.vehicle_state
+        c = self.world.client
+        if self.render_mode == "human":
+            c.resetDebugVisualizerCamera(12.0, math.degrees(state.yaw_rad) - 90, -25, [state.x_m, state.y_m, 0.5])
+            return None
+        p = self.world._p
+        behind, height = 12.0, 5.0
+        eye = [state.x_m - behind * math.cos(state.yaw_rad), state.y_m - behind * math.sin(state.yaw_rad), height]
+        target = [state.x_m + 8 * math.cos(state.yaw_rad), state.y_m + 8 * math.sin(state.yaw_rad), 0.0]
+        width, height_px = self.options.render_width, self.options.render_height
+        view = c.computeViewMatrix(eye, target, [0, 0, 1])
+        projection = c.computeProjectionMatrixFOV(60, width / height_px, 0.5, 300.0)
+        _, _, rgba, _, _ = c.getCameraImage(width, height_px, view, projection, renderer=p.ER_TINY_RENDERER)
+        return np.asarray(rgba, dtype=np.uint8).reshape(height_px, width, 4)[:, :, :3]
+
+    def close(self) -> None:
+        self.world.close()

@@ -1,0 +1,114 @@
+"""Action modes: where the agent plugs into the control stack, looked up by name.
+
+- ``"direct"``: the agent is the whole stack below decision: steering, throttle and brake, no controller.
+- ``"steer"``: continuous steering; the speed PID holds the target speed.
+- ``"steer_discrete"``: one of ``steer_levels`` evenly spaced steering angles; the speed PID holds the
+  target speed (for DQN and other discrete-action agents).
+
+New modes (a manoeuvre mode carried out by the planner, for example) register in ``ACTION_MODES``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from gymnasium import spaces
+
+
+@dataclass(frozen=True)
+class VehicleCommand:
+    """What the vehicle's actuators get for the next decision period.
+
+    ``throttle``/``brake`` are ``None`` when the speed controller is to hold the target speed.
+    """
+
+    steer_rad: float
+    throttle: float | None = None
+    brake: float | None = None
+
+    @property
+    def speed_controlled(self) -> bool:
+        return self.throttle is None
+
+
+def _finite_action(action, space: spaces.Space) -> np.ndarray:
+    array = np.asarray(action, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"action must be finite, got {np.asarray(action).tolist()}: NaN and inf are not allowed")
+    return array
+
+
+class ActionMode:
+    """Turns an agent's action into a :class:`VehicleCommand`."""
+
+    name: str
+    space: spaces.Space
+
+    def command(self, action) -> VehicleCommand:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class DirectAction(ActionMode):
+    """``Box([-1, 0, 0], [1, 1, 1])``: normalised steering (× max steer), throttle, brake; clipped to the box."""
+
+    name = "direct"
+
+    def __init__(self, max_steer_rad: float, **_: object) -> None:
+        self.max_steer_rad = max_steer_rad
+        self.space = spaces.Box(np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32))
+
+    def command(self, action) -> VehicleCommand:
+        array = _finite_action(action, self.space).reshape(-1)
+        if array.shape != (3,):
+            raise ValueError(f"action for action='direct' must have 3 values (steer, throttle, brake), got {array.shape[0]}")
+        steer, throttle, brake = np.clip(array, self.space.low, self.space.high)
+        return VehicleCommand(float(steer) * self.max_steer_rad, float(throttle), float(brake))
+
+
+class SteerAction(ActionMode):
+    """``Box(-1, 1, (1,))``: normalised steering (× max steer), clipped to the box; speed held by the PID."""
+
+    name = "steer"
+
+    def __init__(self, max_steer_rad: float, **_: object) -> None:
+        self.max_steer_rad = max_steer_rad
+        self.space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def command(self, action) -> VehicleCommand:
+        array = _finite_action(action, self.space).reshape(-1)
+        if array.shape != (1,):
+            raise ValueError(f"action for action='steer' must have 1 value (steer), got {array.shape[0]}")
+        return VehicleCommand(float(np.clip(array[0], -1.0, 1.0)) * self.max_steer_rad)
+
+
+class DiscreteSteerAction(ActionMode):
+    """``Discrete(steer_levels)``: action k steers at ``-max + 2·max·k/(levels-1)``; speed held by the PID."""
+
+    name = "steer_discrete"
+
+    def __init__(self, max_steer_rad: float, steer_levels: int, **_: object) -> None:
+        self.space = spaces.Discrete(steer_levels)
+        self.angles_rad = np.linspace(-max_steer_rad, max_steer_rad, steer_levels)
+
+    def command(self, action) -> VehicleCommand:
+        array = _finite_action(action, self.space).reshape(-1)
+        index = float(array[0]) if array.size == 1 else math.nan
+        if array.size != 1 or index != int(index) or not 0 <= index < self.space.n:
+            raise ValueError(
+                f"action for action='steer_discrete' must be one integer in 0..{self.space.n - 1}, got {np.asarray(action).tolist()}"
+            )
+        return VehicleCommand(float(self.angles_rad[int(index)]))
+
+    def nearest(self, steer_rad: float) -> int:
+        """The discrete action closest to a steering angle (for drivers that compute a continuous one)."""
+        return int(np.argmin(np.abs(self.angles_rad - steer_rad)))
+
+
+ACTION_MODES: dict[str, Callable[..., ActionMode]] = {
+    DirectAction.name: DirectAction,
+    SteerAction.name: SteerAction,
+    DiscreteSteerAction.name: DiscreteSteerAction,
+}

@@ -1,0 +1,91 @@
+"""Observation modes, looked up by name; each turns the world's ground truth into the agent's input.
+
+``"state"`` is the road-relative driving state that perception estimates: the same vector, feature
+for feature, will come from the camera CNN (``"perceived"``), so a policy trained on ground truth
+runs unchanged on the estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from gymnasium import spaces
+
+
+@dataclass(frozen=True)
+class DrivingState:
+    """Road-relative state of the ego car (the perception stage's output type).
+
+    :param lateral_offset_m: signed offset of the car's centre from the centre of its lane, left positive.
+    :param heading_error_rad: car yaw minus lane tangent yaw, wrapped to (−π, π].
+    :param speed_mps: forward speed along the car's heading.
+    :param yaw_rate_radps: rotation rate about the vertical axis, counter-clockwise positive.
+    :param steer_rad: measured front-wheel angle, left positive.
+    :param preview_curvature_1pm: lane curvature at each preview distance ahead, left turns positive.
+    """
+
+    lateral_offset_m: float
+    heading_error_rad: float
+    speed_mps: float
+    yaw_rate_radps: float
+    steer_rad: float
+    preview_curvature_1pm: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    low: float
+    high: float
+
+
+class StateObservation:
+    """``Box`` of float32 road-relative features, clipped to their documented bounds."""
+
+    name = "state"
+
+    def __init__(self, *, max_steer_rad: float, curvature_preview_m: Sequence[float], **_: object) -> None:
+        self.preview_m = tuple(float(d) for d in curvature_preview_m)
+        self.features: tuple[Feature, ...] = (
+            Feature("lateral_offset_m", -10.0, 10.0),
+            Feature("heading_error_rad", -math.pi, math.pi),
+            Feature("speed_mps", -20.0, 60.0),
+            Feature("yaw_rate_radps", -5.0, 5.0),
+            Feature("steer_rad", -max_steer_rad, max_steer_rad),
+        ) + tuple(Feature(f"curvature_{d:g}m_1pm", -1.0, 1.0) for d in self.preview_m)
+        self._low = np.array([f.low for f in self.features], dtype=np.float32)
+        self._high = np.array([f.high for f in self.features], dtype=np.float32)
+        self.space = spaces.Box(self._low, self._high, dtype=np.float32)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def observe(self, state: DrivingState) -> np.ndarray:
+        vector = np.array(
+            [state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps, state.steer_rad,
+             *state.preview_curvature_1pm],
+            dtype=np.float64,
+        )
+        # Clipping in float64 then casting can round past a float32 bound; clip again after the cast.
+        return np.clip(np.clip(vector, self._low, self._high).astype(np.float32), self._low, self._high)
+
+    def decode(self, observation: np.ndarray) -> DrivingState:
+        """The inverse of :meth:`observe` (up to clipping): lets drivers read observations by name."""
+        values = np.asarray(observation, dtype=np.float64).reshape(-1)
+        return DrivingState(
+            lateral_offset_m=float(values[0]),
+            heading_error_rad=float(values[1]),
+            speed_mps=float(values[2]),
+            yaw_rate_radps=float(values[3]),
+            steer_rad=float(values[4]),
+            preview_curvature_1pm=tuple(float(v) for v in values[5:]),
+        )
+
+
+OBSERVATION_MODES: dict[str, Callable[..., StateObservation]] = {
+    StateObservation.name: StateObservation,
+}

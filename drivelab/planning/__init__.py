@@ -1,0 +1,23 @@
+"""Path planning: road geometry in Frenet coordinates, reference paths along a lane, lane changes, speed profiles.
+
+Pure numpy: no simulator, no torch, so everything here is unit-tested in milliseconds.
+"""
+
+from drivelab.planning.reference import ReferencePath, lane_change_path, lookahead_point, reference_path
+from drivelab.planning.road import FrenetPoint, Road, TrackSpec, generate_track, straight_road, wrap_angle
+from drivelab.planning.speed_profile import speed_profile, target_speed_at
+
+__all__ = [
+    "FrenetPoint",
+    "ReferencePath",
+    "Road",
+    "TrackSpec",
+    "generate_track",
+    "lane_change_path",
+    "lookahead_point",
+    "reference_path",
+    "speed_profile",
+    "straight_road",
+    "target_speed_at",
+    "wrap_angle",
+]
