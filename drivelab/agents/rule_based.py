@@ -8,7 +8,8 @@ Per decision:
 
 1. planning: the lane centre ahead in the car's frame, rebuilt from the previewed curvature
    (:func:`drivelab.planning.local_path.local_lane_path`), and a speed profile along it limited by
-   lateral acceleration (:func:`drivelab.planning.speed_profile`);
+   lateral acceleration (:func:`drivelab.planning.speed_profile`); built only when the tracker or
+   the pedals need it, or a viewer reads ``last_plan``;
 2. control: a lateral tracker (PID on cross-track and heading error with curvature feed-forward,
    Stanley, or pure pursuit) gives the steering angle; in ``action="direct"`` a speed PID gives
    throttle and brake, otherwise the environment's speed PID holds its target speed;
@@ -114,8 +115,8 @@ class RuleBasedDriver:
         self.config = config
         self.vehicle = vehicle
         self._controllers: list[_Controllers] = []
-        self.last_plan: ReferencePath | None = None
-        self.last_target_speed_mps: float | None = None
+        self._last_state: DrivingState | None = None
+        self._last_plan: ReferencePath | None = None
 
     @classmethod
     def for_env(cls, env, config: RuleBasedDriverConfig = RuleBasedDriverConfig()) -> "RuleBasedDriver":
@@ -132,26 +133,37 @@ class RuleBasedDriver:
             self._controllers.append(_Controllers(self.config, self.vehicle))
         return self._controllers[index]
 
-    def plan(self, state: DrivingState) -> tuple[ReferencePath, float]:
-        """The local lane path and the speed to drive now (the planning stage)."""
+    def plan(self, state: DrivingState) -> ReferencePath:
+        """The planning stage: the lane centre ahead in the car's frame, with its speed profile."""
         config = self.config
         path = local_lane_path(
             state.lateral_offset_m, state.heading_error_rad, self.observation_mode.preview_m,
             state.preview_curvature_1pm, horizon_m=config.horizon_m,
         )
         spacing = float(path.s[1] - path.s[0])
-        speeds = speed_profile(path.curvature, spacing, config.target_speed_mps, config.max_lateral_accel_mps2)
-        path.target_speed_mps = speeds
-        return path, float(speeds[0])
+        path.target_speed_mps = speed_profile(path.curvature, spacing, config.target_speed_mps, config.max_lateral_accel_mps2)
+        return path
 
-    def steer_rad(self, state: DrivingState, path: ReferencePath, controllers: _Controllers) -> float:
+    @property
+    def last_plan(self) -> ReferencePath | None:
+        """The plan behind the last action (for a viewer). Built on demand: the PID tracker in the
+        steering modes needs only the previewed curvature, and planning costs more than the physics."""
+        if self._last_plan is None and self._last_state is not None:
+            self._last_plan = self.plan(self._last_state)
+        return self._last_plan
+
+    def _curvature_ahead(self, state: DrivingState, speed_mps: float) -> float:
+        preview_m = speed_mps * self.config.feedforward_preview_s
+        return float(np.interp(preview_m, self.observation_mode.preview_m, state.preview_curvature_1pm))
+
+    def steer_rad(self, state: DrivingState, controllers: _Controllers) -> float:
         """The control stage's steering angle for one decision."""
         speed = max(state.speed_mps, 0.5)  # the trackers' gains are defined for forward motion
-        preview_m = speed * self.config.feedforward_preview_s
-        curvature_ahead = float(np.interp(preview_m, path.s, path.curvature))
+        curvature_ahead = self._curvature_ahead(state, speed)
         lateral = controllers.lateral
         if isinstance(lateral, LateralPID):
             return lateral.update(state.lateral_offset_m, state.heading_error_rad, speed, self.decision_dt_s, curvature_ahead)
+        path = self.last_plan
         if isinstance(lateral, Stanley):
             # Stanley acts on the front axle's cross-track error: the local path's lateral offset abreast of it.
             front_x = self.vehicle.wheelbase_m / 2
@@ -171,11 +183,11 @@ class RuleBasedDriver:
         """The action for one observation (of vectorised env ``index``)."""
         controllers = self._controllers_for(index)
         state = self.observation_mode.decode(observation)
-        path, target_speed = self.plan(state)
-        steer = self.steer_rad(state, path, controllers)
-        self.last_plan, self.last_target_speed_mps = path, target_speed
+        self._last_state, self._last_plan = state, None
+        steer = self.steer_rad(state, controllers)
         max_steer = self.vehicle.max_steer_rad
         if isinstance(self.action_mode, DirectAction):
+            target_speed = float(self.last_plan.target_speed_mps[0])
             pedals = controllers.speed.update(target_speed, state.speed_mps, self.decision_dt_s)
             return np.array([steer / max_steer, pedals.throttle, pedals.brake], dtype=np.float32)
         if isinstance(self.action_mode, SteerAction):

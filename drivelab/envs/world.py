@@ -40,9 +40,10 @@ CENTRE_MARKING = (0.95, 0.8, 0.1, 1.0)
 
 @contextlib.contextmanager
 def quiet_c_stdout():
-    """Silence what PyBullet's C code prints on import and connect ("pybullet build time", "argv[0]=").
+    """Silence what PyBullet's C code prints to stdout when it connects ("argv[0]=").
 
     It writes to file descriptor 1 directly, which would corrupt ``--json`` output on stdout.
+    (Its "pybullet build time" banner goes to stderr and is left alone.)
     """
     sys.stdout.flush()
     saved = os.dup(1)
