@@ -1,0 +1,94 @@
+"""The ``drivelab`` command line, run as users run it: a subprocess, stdout and stderr read back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PEER_KEYS = ("peer_steps_per_s", "peer_sim_seconds_per_s", "ratio_vs_peer", "rtf_ratio_vs_peer")
+
+
+def drivelab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "drivelab.experiments.cli", *args],
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_help_is_instant_and_imports_no_simulator():
+    code = (
+        "import sys, runpy; sys.argv = ['drivelab', '--help']\n"
+        "try:\n    runpy.run_module('drivelab.experiments.cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print([m for m in ('pybullet', 'torch', 'stable_baselines3', 'highway_env') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "drive" in result.stdout and "bench" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_drive_json_prints_one_object_with_each_episodes_metrics():
+    result = drivelab("drive", "--episodes", "2", "--seed", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # nothing else on stdout: PyBullet's own prints are kept off it
+    assert [episode["seed"] for episode in report["episodes"]] == [3, 4]
+    for episode in report["episodes"]:
+        assert episode["route_completion"] == 1.0
+        assert episode["off_road"] is False
+        assert 0.0 <= episode["lateral_error_rms"] <= 0.10
+        assert episode["mean_speed"] >= 8.0
+    assert report["summary"]["episodes"] == 2
+    assert report["summary"]["off_road_count"] == 0
+
+
+def test_drive_prints_a_table_without_json():
+    result = drivelab("drive", "--episodes", "1", "--option", "max_episode_s=3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("rule-based driver (pid tracker)")
+    assert "route_completion" in lines[1] and "lateral_error_rms" in lines[1]
+    assert lines[-1].startswith("mean route completion")
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["drive", "--option", "speed=3"], "unknown option 'speed'; allowed:"),
+        (["drive", "--option", "target_speed_mps=-3"], "option target_speed_mps must be a positive number"),
+        (["drive", "--option", "nonsense"], "--option takes KEY=VALUE"),
+        (["drive", "--env", "DriveLab/Nope-v0"], "unknown env 'DriveLab/Nope-v0'; allowed: DriveLab/LaneKeep-v0"),
+        (["drive", "--action", "fly"], "unknown action 'fly'; allowed: direct, steer, steer_discrete"),
+        (["drive", "--tracker", "magic"], "unknown tracker 'magic'; allowed: pid, stanley, pure_pursuit"),
+        (["drive", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["drive", "--episodes", "many"], "invalid int value: 'many'"),
+        (["bench", "env", "--seconds", "-1"], "--seconds must be a positive number"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(args, expected):
+    result = drivelab(*args, timeout=120)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+
+
+def test_bench_env_json_has_every_figure_and_consistent_ratios():
+    result = drivelab("bench", "env", "--seconds", "0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("steps_per_s", "sim_seconds_per_s", "ceiling_steps_per_s", "decision_hz", "physics_hz", *PEER_KEYS):
+        assert key in report
+    assert report["decision_hz"] == 20 and report["physics_hz"] == 100
+    assert report["steps_per_s"] > 0
+    # The env cannot step faster than its own physics alone.
+    assert report["steps_per_s"] < report["ceiling_steps_per_s"]
+    assert report["sim_seconds_per_s"] == pytest.approx(report["steps_per_s"] / 20)
+    if report["peer_steps_per_s"] is not None:  # highway-env is in the dev extra
+        assert report["ratio_vs_peer"] == pytest.approx(report["steps_per_s"] / report["peer_steps_per_s"])
+        assert report["rtf_ratio_vs_peer"] == pytest.approx(report["sim_seconds_per_s"] / report["peer_sim_seconds_per_s"])
+        assert report["peer_decision_hz"] == 1 and report["peer_physics_hz"] == 5
