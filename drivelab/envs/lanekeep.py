@@ -21,6 +21,9 @@ from drivelab.planning import Road, TrackSpec, generate_track
 ENV_ID = "DriveLab/LaneKeep-v0"
 ROLLOVER_LIMIT_RAD = 1.0  # roll or pitch beyond this: the car has left its wheels
 TRACK_CACHE_SIZE = 64
+# Tracks drawn at random come from [0, 1,000,000) by default; evaluation uses track seeds from
+# 1,000,000 up (reset(options={"track_seed": ...})), so evaluation tracks are never trained on.
+TRAINING_TRACK_SEEDS_END = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class LaneKeepOptions:
     """Every keyword option of ``DriveLab/LaneKeep-v0`` with its default (see the env's docstring)."""
 
     track_seed: int | None = None
+    track_seed_range: tuple[int, int] = (0, TRAINING_TRACK_SEEDS_END)
     track_length_m: float = 400.0
     max_curvature_1pm: float = 1 / 30
     lane_count: int = 1
@@ -69,6 +73,9 @@ class LaneKeepOptions:
                 f"option lane must be an integer in 0..{self.lane_count - 1} (0 = rightmost), got {self.lane!r}")
         require(self.track_seed is None or (isinstance(self.track_seed, int) and self.track_seed >= 0),
                 f"option track_seed must be None (a new track each episode) or an integer >= 0, got {self.track_seed!r}")
+        low_high = self.track_seed_range
+        require(len(low_high) == 2 and all(isinstance(v, int) and v >= 0 for v in low_high) and low_high[0] < low_high[1],
+                f"option track_seed_range must be two integers [low, high) with 0 <= low < high, got {low_high!r}")
         require(isinstance(self.steer_levels, int) and self.steer_levels >= 2, f"option steer_levels must be an integer >= 2, got {self.steer_levels!r}")
         substeps = self.physics_hz / self.decision_hz
         require(abs(substeps - round(substeps)) < 1e-9 and round(substeps) >= 1,
@@ -82,8 +89,9 @@ class LaneKeepOptions:
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise ValueError(f"{ENV_ID}: unknown option {unknown[0]!r}; allowed: observation, action, render_mode, {', '.join(allowed)}")
-        if "curvature_preview_m" in kwargs:
-            kwargs = {**kwargs, "curvature_preview_m": tuple(kwargs["curvature_preview_m"])}
+        for name in ("curvature_preview_m", "track_seed_range"):
+            if name in kwargs and isinstance(kwargs[name], (list, tuple)):
+                kwargs = {**kwargs, name: tuple(kwargs[name])}
         return cls(**kwargs)
 
 
@@ -147,7 +155,11 @@ class LaneKeepEnv(gym.Env):
     ``initial_offset_max_m`` (0), ``initial_heading_max_rad`` (0), ``decision_hz`` (20), ``physics_hz`` (100),
     ``max_episode_s`` (90), ``curvature_preview_m`` ((0, 5, 10, 20, 30)), ``steer_levels`` (9),
     ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (1.0), ``off_road_penalty`` (10),
-    ``render_width`` (320), ``render_height`` (240). An unknown option raises a one-line error listing these.
+    ``render_width`` (320), ``render_height`` (240), ``track_seed_range`` ([0, 1000000)): where random
+    tracks are drawn from. An unknown option raises a one-line error listing these.
+
+    ``reset(seed=..., options={"track_seed": k})`` drives track ``k`` for that episode (evaluation uses
+    track seeds from 1,000,000 up, outside the default training range).
 
     ``render_mode``: ``"rgb_array"`` (a chase camera, PyBullet's TinyRenderer) or ``"human"`` (the PyBullet GUI).
     """
@@ -205,7 +217,13 @@ class LaneKeepEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         o = self.options
-        self.track_seed = o.track_seed if o.track_seed is not None else int(self.np_random.integers(0, 2**31 - 1))
+        unknown = sorted(set(options or {}) - {"track_seed"})
+        if unknown:
+            raise ValueError(f"{ENV_ID}: unknown reset option {unknown[0]!r}; allowed: track_seed")
+        requested = (options or {}).get("track_seed", o.track_seed)
+        if requested is not None and not (isinstance(requested, (int, np.integer)) and requested >= 0):
+            raise ValueError(f"{ENV_ID}: track_seed must be an integer >= 0, got {requested!r}")
+        self.track_seed = int(requested) if requested is not None else int(self.np_random.integers(*o.track_seed_range))
         self.road = self._track(self.track_seed)
         self.world.clear()
         self.world.set_road(self.road)

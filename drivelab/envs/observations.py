@@ -37,9 +37,16 @@ class DrivingState:
 
 @dataclass(frozen=True)
 class Feature:
+    """One observation feature: its name (with unit), bounds, and typical magnitude.
+
+    ``scale`` is what a learning agent divides by so that every feature is of order one
+    (see :class:`drivelab.agents.wrappers.ScaledObservation`).
+    """
+
     name: str
     low: float
     high: float
+    scale: float
 
 
 class StateObservation:
@@ -50,15 +57,16 @@ class StateObservation:
     def __init__(self, *, max_steer_rad: float, curvature_preview_m: Sequence[float], **_: object) -> None:
         self.preview_m = tuple(float(d) for d in curvature_preview_m)
         self.features: tuple[Feature, ...] = (
-            Feature("lateral_offset_m", -10.0, 10.0),
-            Feature("heading_error_rad", -math.pi, math.pi),
-            Feature("speed_mps", -20.0, 60.0),
-            Feature("yaw_rate_radps", -5.0, 5.0),
-            Feature("steer_rad", -max_steer_rad, max_steer_rad),
-        ) + tuple(Feature(f"curvature_{d:g}m_1pm", -1.0, 1.0) for d in self.preview_m)
+            Feature("lateral_offset_m", -10.0, 10.0, scale=1.0),
+            Feature("heading_error_rad", -math.pi, math.pi, scale=0.3),
+            Feature("speed_mps", -20.0, 60.0, scale=10.0),
+            Feature("yaw_rate_radps", -5.0, 5.0, scale=0.5),
+            Feature("steer_rad", -max_steer_rad, max_steer_rad, scale=max_steer_rad),
+        ) + tuple(Feature(f"curvature_{d:g}m_1pm", -1.0, 1.0, scale=0.03) for d in self.preview_m)
         self._low = np.array([f.low for f in self.features], dtype=np.float32)
         self._high = np.array([f.high for f in self.features], dtype=np.float32)
         self.space = spaces.Box(self._low, self._high, dtype=np.float32)
+        self.scales = np.array([f.scale for f in self.features], dtype=np.float32)
 
     @property
     def feature_names(self) -> tuple[str, ...]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 EXIT_USAGE = 2
@@ -146,6 +148,112 @@ def cmd_bench_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_config(path: str):
+    from drivelab.experiments.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from drivelab.experiments.config import ConfigError, resolve_trial
+    from drivelab.experiments.trial import run_trial, trial_dir
+
+    config = _load_config(args.config)
+    if args.agent is None:
+        if len(config.agents) > 1:
+            raise UsageError(f"{args.config} has agents {', '.join(a.name for a in config.agents)}: choose one with --agent")
+        agent = config.agents[0].name
+    else:
+        agent = args.agent
+    seed = config.seeds[0] if args.seed is None else args.seed
+    if seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {seed}")
+    try:
+        trial = resolve_trial(config, agent, seed)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    run_dir = trial_dir(Path(args.out), config.name, agent, seed)
+    try:
+        status = run_trial(trial, run_dir, progress_bar=not args.json and sys.stderr.isatty(), say=lambda m: print(m, file=sys.stderr))
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    except Exception as error:  # recorded in the run directory; the user gets one line and where to look
+        print(f"drivelab: trial failed: {str(error).splitlines()[0] if str(error) else type(error).__name__} "
+              f"(traceback in {run_dir / 'error.log'})", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(_json_ready({"run_dir": str(run_dir), **status})))
+    else:
+        final = status["final"]
+        print(f"{agent} seed {seed}: {status['env_steps']} env steps in {status['wall_time_s']:.0f} s; final evaluation: "
+              f"route completion {final['route_completion']:.3f}, lateral error RMS {final['lateral_error_rms']:.3f} m, "
+              f"off road {100 * final['off_road_rate']:.0f}%")
+        print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from drivelab.experiments.sweep import run_sweep
+
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.address and args.backend != "ray":
+        raise UsageError("--address is for --backend ray")
+    config = _load_config(args.config)
+    total = len(config.agents) * len(config.seeds)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=f"sweep {config.name}", unit="trial", disable=args.json or not sys.stderr.isatty())
+
+    def report(outcome) -> None:
+        bar.update(1)
+        if not args.json:
+            detail = f": {outcome.error}" if outcome.error else ""
+            bar.write(f"{outcome.state:>7}  {outcome.agent} seed {outcome.seed}{detail}", file=sys.stderr)
+
+    from drivelab.experiments.config import ConfigError
+
+    try:
+        outcomes = run_sweep(config, Path(args.out), workers=args.workers, backend=args.backend, address=args.address,
+                             on_outcome=report)
+    except (ConfigError, ValueError) as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    finally:
+        bar.close()
+    failed = [o for o in outcomes if o.state == "failed"]
+    experiment_dir = Path(args.out) / config.name
+    summary = {"experiment_dir": str(experiment_dir), "trials": len(outcomes),
+               "done": sum(o.state == "done" for o in outcomes), "skipped": sum(o.state == "skipped" for o in outcomes),
+               "failed": [{"agent": o.agent, "seed": o.seed, "error": o.error, "run_dir": o.run_dir} for o in failed]}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['done']} trials run, {summary['skipped']} already done, {len(failed)} failed; "
+              f"results in {experiment_dir}")
+        if failed:
+            print("run the same command again to retry the failed trials", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from drivelab.experiments.compare import compare, format_table
+
+    out = Path(args.out) if args.out else Path(args.dirs[0]) / "comparison"
+    try:
+        result = compare([Path(d) for d in args.dirs], out, metric=args.metric)
+    except ValueError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    if args.json:
+        print(json.dumps(_json_ready(result)))
+    else:
+        print(format_table(result))
+        print(f"report: {result['report']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="drivelab", description="DriveLab: RL and autonomous-driving lab on PyBullet.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -161,6 +269,30 @@ def build_parser() -> argparse.ArgumentParser:
     drive.add_argument("--render", choices=["human"], default=None, help="watch in the PyBullet GUI")
     drive.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     drive.set_defaults(handler=cmd_drive)
+
+    train = commands.add_parser("train", help="train and evaluate one trial (one agent, one seed) of an experiment config")
+    train.add_argument("config", help="experiment YAML (see experiments/)")
+    train.add_argument("--agent", help="agent name from the config (required when it has several)")
+    train.add_argument("--seed", type=int, help="training seed (default: the config's first)")
+    train.add_argument("--out", default="runs", help="where run directories go (default: %(default)s)")
+    train.add_argument("--json", action="store_true", help="print the trial's status as one JSON object")
+    train.set_defaults(handler=cmd_train)
+
+    sweep = commands.add_parser("sweep", help="run every (agent, seed) trial of a config; resumable")
+    sweep.add_argument("config", help="experiment YAML (see experiments/)")
+    sweep.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="parallel trials (local backend; default: %(default)s)")
+    sweep.add_argument("--backend", choices=["local", "ray"], default="local", help="local worker processes or Ray tasks (default: %(default)s)")
+    sweep.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    sweep.add_argument("--out", default="runs", help="where run directories go (default: %(default)s)")
+    sweep.add_argument("--json", action="store_true", help="print the sweep summary as one JSON object")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    compare = commands.add_parser("compare", help="learning curves, IQM with bootstrap CIs, and a markdown report")
+    compare.add_argument("dirs", nargs="+", metavar="DIR", help="experiment, agent or trial directories")
+    compare.add_argument("--out", help="report directory (default: DIR/comparison of the first DIR)")
+    compare.add_argument("--metric", default="route_completion", help="evaluation metric to compare (default: %(default)s)")
+    compare.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    compare.set_defaults(handler=cmd_compare)
 
     bench = commands.add_parser("bench", help="benchmarks, each against a reference run in the same command")
     targets = bench.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)

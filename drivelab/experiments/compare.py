@@ -1,0 +1,561 @@
+"""Compare agents from their run directories, locally and without an account.
+
+``compare(run_dirs, out_dir)`` finds every trial below the given directories (a directory that holds a
+``status.json`` is a trial: ``<out>/<experiment>/<agent>/seed-<seed>/``), keeps those whose state is
+``done``, groups them by (experiment, agent) and writes into ``out_dir``:
+
+- ``learning_curves.png``: per agent, the mean over seeds of each evaluation's mean ``metric`` against
+  env steps, with a 95% percentile-bootstrap band across seeds;
+- ``report.md``: the final-performance table, the figure, the skipped trials and how the CIs were made;
+- ``comparison.json``: the same numbers as ``compare`` returns.
+
+Final performance follows rliable (Agarwal et al., 2021, "Deep RL at the Edge of the Statistical
+Precipice"): each seed's score is the mean ``metric`` over the episodes of its last evaluation; across
+seeds we report the interquartile mean (IQM) and the mean, each with a 95% stratified-bootstrap CI.
+
+Bad input (a missing directory, no trials, no finished trial, an unknown metric) raises ``ValueError``
+with one line, before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+STATUS_FILE = "status.json"
+EVALUATIONS_FILE = "evaluations.csv"
+LEARNING_CURVES_FILE = "learning_curves.png"
+REPORT_FILE = "report.md"
+COMPARISON_FILE = "comparison.json"
+
+# evaluations.csv columns that say when and on what an episode ran, not how it went
+BOOKKEEPING_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed")
+ROUTE_COMPLETION_TARGET = 0.95  # "steps to 95%": first evaluation whose mean route completion reaches this
+# a mean of episodes that each completed exactly 95% comes out as 0.9499999…: that still counts
+_TARGET_TOLERANCE = 1e-9
+CONFIDENCE = 0.95
+# trial directories hold big trees of their own (tensorboard/, wandb/); no trial lies inside a trial
+_SEED_DIR_PREFIX = "seed-"
+
+
+@dataclass
+class Trial:
+    """One finished trial: its status fields and its evaluation episodes, column by column."""
+
+    run_dir: Path
+    experiment: str
+    agent: str
+    algo: str | None
+    seed: int | None
+    env_steps: int | None
+    wall_time_s: float | None
+    evaluations: dict[str, np.ndarray]  # column -> one value per evaluation episode
+
+    def per_evaluation_mean(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(env steps of each evaluation, ascending; mean of ``column`` over that evaluation's episodes)."""
+        steps = self.evaluations["env_steps"]
+        values = self.evaluations[column]
+        unique_steps = np.unique(steps)
+        means = np.array([_nanmean(values[steps == step]) for step in unique_steps])
+        return unique_steps, means
+
+    def final_mean(self, column: str) -> float:
+        """Mean of ``column`` over the episodes of the last evaluation (the largest env steps)."""
+        if column not in self.evaluations:
+            return math.nan
+        steps = self.evaluations["env_steps"]
+        return _nanmean(self.evaluations[column][steps == steps.max()])
+
+
+# --------------------------------------------------------------------------------------------- finding trials
+
+
+def find_trial_dirs(run_dir: Path) -> list[Path]:
+    """Every directory at or below ``run_dir`` that holds a ``status.json``, sorted."""
+    found = []
+    for root, dirs, files in os.walk(run_dir):
+        if STATUS_FILE in files:
+            found.append(Path(root))
+            dirs[:] = []  # a trial's own subfolders (tensorboard/, wandb/) hold no trials
+        else:
+            dirs.sort()
+    return sorted(found)
+
+
+def _number(text: str) -> float:
+    text = text.strip()
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return 1.0 if lowered == "true" else 0.0
+    if text == "":
+        return math.nan
+    return float(text)
+
+
+def _read_evaluations(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        rows = [row for row in reader if row]
+    columns: dict[str, np.ndarray] = {}
+    for index, name in enumerate(header):
+        try:
+            columns[name] = np.array([_number(row[index]) if index < len(row) else math.nan for row in rows], float)
+        except ValueError:  # a text column: not a metric
+            continue
+    return header, columns
+
+
+def _seed_from_dir(trial_dir: Path) -> int | None:
+    name = trial_dir.name
+    if name.startswith(_SEED_DIR_PREFIX) and name[len(_SEED_DIR_PREFIX):].lstrip("-").isdigit():
+        return int(name[len(_SEED_DIR_PREFIX):])
+    return None
+
+
+def _load_trial(trial_dir: Path) -> tuple[Trial | None, dict[str, Any] | None]:
+    """(the trial, None) when it is done and has evaluations, else (None, a 'skipped' entry)."""
+    fallback_agent = trial_dir.parent.name
+    fallback_experiment = trial_dir.parent.parent.name
+    try:
+        status = json.loads((trial_dir / STATUS_FILE).read_text())
+        if not isinstance(status, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        return None, {"run_dir": str(trial_dir), "experiment": fallback_experiment, "agent": fallback_agent,
+                      "seed": _seed_from_dir(trial_dir), "state": "unreadable",
+                      "error": f"{STATUS_FILE}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"}
+
+    experiment = str(status.get("experiment") or fallback_experiment)
+    agent = str(status.get("agent") or fallback_agent)
+    seed = status.get("seed", _seed_from_dir(trial_dir))
+    state = status.get("state")
+
+    def skipped(state_word: Any, error: Any) -> tuple[None, dict[str, Any]]:
+        return None, {"run_dir": str(trial_dir), "experiment": experiment, "agent": agent, "seed": seed,
+                      "state": state_word, "error": error}
+
+    if state != "done":
+        return skipped(state, status.get("error"))
+    evaluations_path = trial_dir / EVALUATIONS_FILE
+    if not evaluations_path.is_file():
+        return skipped(state, f"no {EVALUATIONS_FILE}")
+    try:
+        _, columns = _read_evaluations(evaluations_path)
+    except (OSError, csv.Error, UnicodeDecodeError) as error:
+        return skipped(state, f"{EVALUATIONS_FILE}: {error}")
+    if "env_steps" not in columns or columns["env_steps"].size == 0 or np.isnan(columns["env_steps"]).all():
+        return skipped(state, f"{EVALUATIONS_FILE} has no evaluation rows")
+    keep = ~np.isnan(columns["env_steps"])
+    columns = {name: values[keep] for name, values in columns.items()}
+
+    env_steps = status.get("env_steps")
+    wall_time_s = status.get("wall_time_s")
+    trial = Trial(
+        run_dir=trial_dir,
+        experiment=experiment,
+        agent=agent,
+        algo=status.get("algo"),
+        seed=int(seed) if seed is not None else None,
+        env_steps=int(env_steps) if env_steps is not None else int(columns["env_steps"].max()),
+        wall_time_s=float(wall_time_s) if wall_time_s is not None else None,
+        evaluations=columns,
+    )
+    return trial, None
+
+
+def discover(run_dirs: Sequence[Path]) -> tuple[list[Trial], list[dict[str, Any]]]:
+    """Finished trials and skipped ones below ``run_dirs``; ``ValueError`` (one line) on bad input."""
+    if not run_dirs:
+        raise ValueError("no run directories given; pass one or more sweep, experiment, agent or trial directories")
+    trial_dirs: list[Path] = []
+    seen: set[Path] = set()
+    for run_dir in map(Path, run_dirs):
+        if not run_dir.exists():
+            raise ValueError(f"run directory {str(run_dir)!r} does not exist; pass a sweep, experiment, agent or trial directory")
+        if not run_dir.is_dir():
+            raise ValueError(f"{str(run_dir)!r} is not a directory; pass a sweep, experiment, agent or trial directory")
+        found = find_trial_dirs(run_dir)
+        if not found:
+            raise ValueError(f"no {STATUS_FILE} found under {str(run_dir)!r}; pass a directory written by 'drivelab sweep' or 'drivelab train'")
+        for trial_dir in found:
+            if trial_dir.resolve() not in seen:
+                seen.add(trial_dir.resolve())
+                trial_dirs.append(trial_dir)
+
+    trials, skipped = [], []
+    for trial_dir in trial_dirs:
+        trial, skip = _load_trial(trial_dir)
+        if trial is not None:
+            trials.append(trial)
+        else:
+            skipped.append(skip)
+    if not trials:
+        states = ", ".join(f"{count} {state}" for state, count in _count_states(skipped).items())
+        raise ValueError(f"no finished trial under {', '.join(repr(str(d)) for d in run_dirs)} ({states}); "
+                         f"compare needs trials whose {STATUS_FILE} says state 'done' and that have evaluations")
+
+    owner: dict[tuple[str, str, int | None], Path] = {}
+    for trial in trials:
+        key = (trial.experiment, trial.agent, trial.seed)
+        if key in owner:
+            raise ValueError(f"seed {trial.seed} of {trial.experiment}/{trial.agent} appears twice "
+                             f"({owner[key]} and {trial.run_dir}); pass only one of them")
+        owner[key] = trial.run_dir
+    return trials, skipped
+
+
+def _count_states(skipped: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in skipped:
+        counts[str(entry["state"])] = counts.get(str(entry["state"]), 0) + 1
+    return counts
+
+
+# --------------------------------------------------------------------------------------------- statistics
+
+
+def _nanmean(values: np.ndarray) -> float:
+    values = np.asarray(values, float)
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _import_rliable():
+    """``rliable.library`` and ``rliable.metrics``.
+
+    rliable needs ``arch.bootstrap``. arch < 8 cannot be imported whole under pandas >= 3 (its
+    ``arch.univariate`` calls pandas' private ``deprecate_kwarg`` with the old signature), and arch >= 8
+    rejects the ``random_state=None`` keyword that rliable 1.2 passes. So with arch 7 and pandas 3 we
+    load ``arch.bootstrap`` on its own, without ``arch/__init__`` (which imports ``arch.univariate``).
+    """
+    try:
+        from rliable import library, metrics
+    except TypeError as error:
+        if "deprecate_kwarg" not in str(error):
+            raise
+        import importlib.util
+        import sys
+        import types
+
+        spec = importlib.util.find_spec("arch")
+        if spec is None or spec.submodule_search_locations is None:
+            raise
+        package = types.ModuleType("arch")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
+        package.__file__ = spec.origin
+        sys.modules["arch"] = package
+        import arch.bootstrap  # noqa: F401
+        from rliable import library, metrics
+    return library, metrics
+
+
+def rliable_estimates(final_scores: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
+    """IQM and mean of per-seed final scores, each with a 95% stratified-bootstrap CI (rliable).
+
+    rliable 1.2's ``StratifiedBootstrap.update_indices`` draws from numpy's global RNG (not the
+    ``random_state`` it is given), so we seed the global RNG for the call and restore it afterwards.
+    Each agent is seeded afresh, so its CI does not depend on which other agents are compared.
+    """
+    scores = np.asarray(final_scores, float).reshape(-1, 1)  # (num_runs, num_tasks = 1)
+    library, metrics = _import_rliable()
+
+    def aggregates(matrix: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(matrix), metrics.aggregate_mean(matrix)])
+
+    if scores.shape[0] < 2:
+        iqm, mean = (float(value) for value in aggregates(scores))
+        return {"iqm": iqm, "iqm_ci": [iqm, iqm], "mean": mean, "mean_ci": [mean, mean],
+                "note": "1 seed: no bootstrap possible, CI shown as the point estimate"}
+
+    saved = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        points, intervals = library.get_interval_estimates(
+            {"agent": scores}, aggregates, method="percentile", reps=reps, confidence_interval_size=CONFIDENCE)
+    finally:
+        np.random.set_state(saved)
+    point, interval = points["agent"], intervals["agent"]  # interval: rows (low, high), columns (iqm, mean)
+    return {"iqm": float(point[0]), "iqm_ci": [float(interval[0, 0]), float(interval[1, 0])],
+            "mean": float(point[1]), "mean_ci": [float(interval[0, 1]), float(interval[1, 1])], "note": None}
+
+
+def bootstrap_curve(per_seed: list[tuple[np.ndarray, np.ndarray]], reps: int, rng: np.random.Generator) -> dict[str, list]:
+    """Mean over seeds at each evaluation step, and a percentile-bootstrap 95% CI across seeds.
+
+    Seeds may have evaluated at different steps (a different budget): each step uses the seeds that have it.
+    """
+    all_steps = np.unique(np.concatenate([steps for steps, _ in per_seed]))
+    means, lows, highs = [], [], []
+    alpha = (1.0 - CONFIDENCE) / 2.0
+    for step in all_steps:
+        values = np.array([curve[steps == step][0] for steps, curve in per_seed if np.any(steps == step)])
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            means.append(math.nan), lows.append(math.nan), highs.append(math.nan)
+            continue
+        resampled = values[rng.integers(0, values.size, size=(reps, values.size))].mean(axis=1)
+        low, high = np.quantile(resampled, [alpha, 1.0 - alpha])
+        means.append(float(values.mean())), lows.append(float(low)), highs.append(float(high))
+    return {"env_steps": [int(step) for step in all_steps], "mean": means, "ci_low": lows, "ci_high": highs}
+
+
+def steps_to_route_completion(trial: Trial, target: float = ROUTE_COMPLETION_TARGET) -> float:
+    """Env steps of the first evaluation whose mean route completion is ≥ ``target``; inf if none is."""
+    if "route_completion" not in trial.evaluations:
+        return math.nan
+    steps, completion = trial.per_evaluation_mean("route_completion")
+    reached = np.flatnonzero(completion >= target - _TARGET_TOLERANCE)
+    return float(steps[reached[0]]) if reached.size else math.inf
+
+
+def _json_number(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _summarise(label: str, trials: list[Trial], metric: str, reps: int, seed: int) -> dict[str, Any]:
+    trials = sorted(trials, key=lambda trial: (trial.seed is None, trial.seed if trial.seed is not None else 0))
+    final_scores = np.array([trial.final_mean(metric) for trial in trials])
+    estimates = rliable_estimates(final_scores, reps, seed)
+
+    # a seed that never reaches 95% counts as infinitely slow: the median is then finite only if most seeds got there
+    reach = np.array([steps_to_route_completion(trial) for trial in trials])
+    has_completion = ~np.isnan(reach)
+    steps_to_target = float(np.median(reach[has_completion])) if has_completion.any() else math.nan
+    wall_times = [trial.wall_time_s for trial in trials if trial.wall_time_s is not None]
+    algos = sorted({trial.algo for trial in trials if trial.algo})
+
+    # seeded per agent, like rliable's CIs: an agent's band does not depend on the others compared
+    curve = bootstrap_curve([trial.per_evaluation_mean(metric) for trial in trials], reps, np.random.default_rng(seed))
+    return {
+        "agent": label,
+        "experiment": trials[0].experiment,
+        "algo": algos[0] if len(algos) == 1 else (algos or None),
+        "seeds": len(trials),
+        "seed_ids": [trial.seed for trial in trials],
+        "final_scores": [_json_number(score) for score in final_scores],
+        "iqm": estimates["iqm"],
+        "iqm_ci": estimates["iqm_ci"],
+        "mean": estimates["mean"],
+        "mean_ci": estimates["mean_ci"],
+        "lateral_error_rms": _json_number(_nanmean(np.array([t.final_mean("lateral_error_rms") for t in trials]))),
+        "off_road_rate": _json_number(_nanmean(np.array([t.final_mean("off_road") for t in trials]))),
+        "steps_to_95pct_route_completion": _json_number(steps_to_target),
+        "seeds_reaching_95pct": int(np.sum(np.isfinite(reach))) if has_completion.any() else None,
+        "wall_time_s": float(np.median(wall_times)) if wall_times else None,
+        "env_steps": max(trial.env_steps for trial in trials if trial.env_steps is not None),
+        "note": estimates["note"],
+        "run_dirs": [str(trial.run_dir) for trial in trials],
+        "learning_curve": curve,
+    }
+
+
+# --------------------------------------------------------------------------------------------- the entry point
+
+
+def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion",
+            bootstrap_reps: int = 2000, seed: int = 0) -> dict:
+    """Compare the agents of finished trials below ``run_dirs``; write the figure, report and JSON to ``out_dir``.
+
+    :param run_dirs: sweep output, experiment, agent or single-trial directories (anything with
+        ``status.json`` files below it).
+    :param out_dir: where ``learning_curves.png``, ``report.md`` and ``comparison.json`` go (created).
+    :param metric: an ``evaluations.csv`` column; the final score of a seed is its mean over the last
+        evaluation's episodes.
+    :param bootstrap_reps: bootstrap resamples, for rliable's CIs and for the learning-curve bands.
+    :param seed: seeds both bootstraps, so the same inputs give the same CIs.
+    :return: the content of ``comparison.json``: ``agents`` (one dict per agent), ``metric``, ``skipped``,
+        and the paths ``out_dir``, ``report``, ``learning_curves``, ``comparison``.
+    :raises ValueError: one line, before anything is written, for bad input.
+    """
+    if bootstrap_reps < 1:
+        raise ValueError(f"bootstrap_reps must be a positive integer, got {bootstrap_reps}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"output directory {str(out_dir)!r} is a file; pass a directory (it is created if missing)")
+    trials, skipped = discover(run_dirs)
+
+    for trial in trials:
+        if metric not in trial.evaluations:
+            allowed = [name for name in trial.evaluations if name not in BOOKKEEPING_COLUMNS]
+            raise ValueError(f"metric {metric!r} is not a column of {trial.run_dir / EVALUATIONS_FILE}; "
+                             f"allowed: {', '.join(allowed)}")
+
+    groups: dict[tuple[str, str], list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault((trial.experiment, trial.agent), []).append(trial)
+    several_experiments = len({experiment for experiment, _ in groups}) > 1
+    agents = [_summarise(f"{experiment}/{agent}" if several_experiments else agent, group, metric,
+                         bootstrap_reps, seed)
+              for (experiment, agent), group in sorted(groups.items())]
+
+    result: dict[str, Any] = {
+        "metric": metric,
+        "run_dirs": [str(run_dir) for run_dir in run_dirs],
+        "out_dir": str(out_dir),
+        "report": str(out_dir / REPORT_FILE),
+        "learning_curves": str(out_dir / LEARNING_CURVES_FILE),
+        "comparison": str(out_dir / COMPARISON_FILE),
+        "bootstrap_reps": bootstrap_reps,
+        "seed": seed,
+        "ci_method": ci_method_sentence(bootstrap_reps),
+        "agents": agents,
+        "skipped": skipped,
+    }
+    png = render_learning_curves(result)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / LEARNING_CURVES_FILE, png)
+    _write_atomic(out_dir / REPORT_FILE, render_report(result).encode())
+    _write_atomic(out_dir / COMPARISON_FILE, (json.dumps(result, indent=2, allow_nan=False) + "\n").encode())
+    return result
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+# --------------------------------------------------------------------------------------------- rendering
+
+
+def ci_method_sentence(bootstrap_reps: int) -> str:
+    return (f"Final score per seed: mean over the last evaluation's episodes. Aggregates across seeds: "
+            f"interquartile mean (IQM) and mean, with {CONFIDENCE:.0%} confidence intervals from rliable's "
+            f"stratified bootstrap (percentile method, {bootstrap_reps} resamples). Learning-curve bands: "
+            f"{CONFIDENCE:.0%} percentile bootstrap over seeds at each evaluation step.")
+
+
+def render_learning_curves(result: dict[str, Any]) -> bytes:
+    """The learning-curve figure as PNG bytes."""
+    import io
+
+    # Figure + Agg canvas, no pyplot: no global backend switch, nothing left open
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for agent in result["agents"]:
+        curve = agent["learning_curve"]
+        steps = np.array(curve["env_steps"], float)
+        mean = np.array(curve["mean"], float)
+        (line,) = axes.plot(steps, mean, marker="o", markersize=3, label=f"{agent['agent']} (n={agent['seeds']})")
+        axes.fill_between(steps, np.array(curve["ci_low"], float), np.array(curve["ci_high"], float),
+                          color=line.get_color(), alpha=0.2, linewidth=0)
+    axes.set_xlabel("env steps")
+    axes.set_ylabel(result["metric"])
+    axes.set_title(f"{result['metric']}: mean over seeds, {CONFIDENCE:.0%} bootstrap CI")
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+TABLE_COLUMNS = ("agent", "seeds", "IQM [95% CI]", "mean [95% CI]", "lateral RMS (m)", "off-road",
+                 "steps to 95%", "wall time")
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _format_value(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(result: dict[str, Any]) -> list[list[str]]:
+    """One row of cells per agent, in ``TABLE_COLUMNS`` order."""
+    rows = []
+    for agent in result["agents"]:
+        steps = agent["steps_to_95pct_route_completion"]
+        if steps is None:
+            steps_cell = "never" if agent.get("seeds_reaching_95pct") is not None else "-"
+        else:
+            steps_cell = f"{int(round(steps)):,}"
+        off_road = agent["off_road_rate"]
+        rows.append([
+            agent["agent"],
+            str(agent["seeds"]),
+            f"{agent['iqm']:.3f} [{agent['iqm_ci'][0]:.3f}, {agent['iqm_ci'][1]:.3f}]",
+            f"{agent['mean']:.3f} [{agent['mean_ci'][0]:.3f}, {agent['mean_ci'][1]:.3f}]",
+            _format_value(agent["lateral_error_rms"]),
+            "-" if off_road is None else f"{100 * off_road:.1f}%",
+            steps_cell,
+            _format_seconds(agent["wall_time_s"]),
+        ])
+    return rows
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Fixed-width text table of the final performance, one line per agent, for the terminal."""
+    table = [list(TABLE_COLUMNS)] + table_rows(result)
+    widths = [max(len(line[i]) for line in table) for i in range(len(TABLE_COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                       for i, (cell, width) in enumerate(zip(line, widths))).rstrip() for line in table]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def format_markdown_table(result: dict[str, Any]) -> str:
+    def escape(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(TABLE_COLUMNS) + " |",
+             "| " + " | ".join(["---"] + ["---:"] * (len(TABLE_COLUMNS) - 1)) + " |"]
+    lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in table_rows(result)]
+    return "\n".join(lines)
+
+
+def render_report(result: dict[str, Any]) -> str:
+    """``report.md``: run directories, the table, the figure (by relative path), skipped trials, the CI method."""
+    metric = result["metric"]
+    lines = [f"# Agent comparison: {metric}", "", "Run directories:", ""]
+    lines += [f"- `{run_dir}`" for run_dir in result["run_dirs"]]
+    lines += ["", f"## Final performance ({metric})", "", format_markdown_table(result), ""]
+    lines += [result["ci_method"],
+              f"Lateral RMS and off-road are means over seeds of the last evaluation; steps to 95% is the median "
+              f"over seeds of the first evaluation whose mean route completion reaches {ROUTE_COMPLETION_TARGET:.0%} "
+              f"(a seed that never does counts as never); wall time is the median over seeds.", ""]
+    notes = [f"- {agent['agent']}: {agent['note']}" for agent in result["agents"] if agent.get("note")]
+    if notes:
+        lines += ["Notes:", "", *notes, ""]
+    lines += ["## Learning curves", "", f"![learning curves]({LEARNING_CURVES_FILE})", ""]
+    lines += ["## Skipped trials", ""]
+    if result["skipped"]:
+        for entry in result["skipped"]:
+            error = f": {entry['error']}" if entry.get("error") else ""
+            lines.append(f"- `{entry['run_dir']}` ({entry['experiment']}/{entry['agent']}, seed {entry['seed']}): "
+                         f"{entry['state']}{error}")
+    else:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,233 @@
+"""Experiment configs: YAML validated by a schema, resolved into one config per trial.
+
+A config names an env, one or more agents, seeds, a budget and an evaluation protocol::
+
+    name: lanekeep_ppo_vs_dqn
+    env: {id: DriveLab/LaneKeep-v0, options: {}}
+    agents:
+      - {name: ppo, algo: ppo}                      # the env's default PPO preset
+      - {name: dqn, algo: dqn, hyperparams: {learning_rate: 1.0e-3}}
+      - {name: rule_based, algo: rule_based}
+    seeds: [0, 1, 2, 3, 4]
+    budget_steps: 60000
+    evaluation: {every_steps: 10000, episodes: 10, first_track_seed: 1000000}
+
+Any mistake (an unknown key, a wrong type, an unknown algorithm or env, a negative budget) is a
+:class:`ConfigError` with one line naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from drivelab.agents.presets import ALGOS, LEARNING_ALGOS
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; its message is one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvConfig(_Strict):
+    id: str = Field(description="registered Gymnasium id, e.g. DriveLab/LaneKeep-v0")
+    options: dict[str, Any] = Field(default_factory=dict, description="env keyword options (train and evaluation)")
+
+
+class AgentConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="label in reports and the run directory's name")
+    algo: Literal["ppo", "dqn", "rule_based", "random"]
+    preset: str | None = Field(default=None, description="hyperparameter preset; default: the algorithm's default for the env")
+    action: str | None = Field(default=None, description="action mode; default: the preset's")
+    n_envs: int | None = Field(default=None, ge=1, le=64, description="parallel envs for training; default: the preset's")
+    hyperparams: dict[str, Any] = Field(default_factory=dict, description="overrides of the preset's hyperparameters")
+    env_options: dict[str, Any] = Field(default_factory=dict, description="env options for this agent only")
+
+
+class EvaluationConfig(_Strict):
+    every_steps: int = Field(default=10_000, ge=1, description="evaluate every N env steps of training")
+    episodes: int = Field(default=10, ge=1, le=1000, description="episodes per evaluation, one per evaluation track")
+    first_track_seed: int = Field(default=1_000_000, ge=0, description="evaluation tracks: first_track_seed + episode index")
+
+
+class WandbConfig(_Strict):
+    mode: Literal["auto", "online", "offline", "disabled"] = Field(
+        default="auto", description="auto: online when an API key is configured, otherwise offline")
+    project: str = "drivelab"
+    entity: str | None = None
+
+
+class TrackingConfig(_Strict):
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
+    tensorboard: bool = True
+
+
+class ExperimentConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    env: EnvConfig
+    agents: list[AgentConfig] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    budget_steps: int = Field(gt=0, description="env steps of training per trial")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    checkpoint_every_steps: int = Field(default=10_000, gt=0)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds) or any(seed < 0 for seed in seeds):
+            raise ValueError("seeds must be distinct integers >= 0")
+        return seeds
+
+    @model_validator(mode="after")
+    def _agents_distinct(self) -> "ExperimentConfig":
+        names = [agent.name for agent in self.agents]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"agent names must be distinct; repeated: {', '.join(duplicates)}")
+        return self
+
+    def agent(self, name: str) -> AgentConfig:
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        raise ConfigError(f"no agent {name!r} in config {self.name!r}; agents: {', '.join(a.name for a in self.agents)}")
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "config"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {location!r}; check the spelling (allowed keys are the schema's fields)"
+    if kind == "literal_error":
+        return f"{location}: {first['msg'].lower()}, got {first.get('input')!r}"
+    if kind == "missing":
+        return f"{location}: required field is missing"
+    return f"{location}: {first['msg']}, got {first.get('input')!r}"
+
+
+def _allowed_keys_hint(error: ValidationError) -> str:
+    first = error.errors()[0]
+    if first["type"] != "extra_forbidden":
+        return ""
+    parent: type[BaseModel] = ExperimentConfig
+    for part in first["loc"][:-1]:
+        if isinstance(part, int):
+            continue
+        field_info = parent.model_fields.get(part)
+        annotation = getattr(field_info, "annotation", None)
+        inner = getattr(annotation, "__args__", (annotation,))
+        models = [arg for arg in inner if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        if not models:
+            return ""
+        parent = models[0]
+    return f"; allowed: {', '.join(parent.model_fields)}"
+
+
+def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
+    """Validate a config mapping; env ids, presets and hyperparameters are checked too."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: an experiment config is a YAML mapping (name, env, agents, seeds, budget_steps, ...)")
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        message = _format_validation_error(error)
+        if message.startswith("unknown key"):
+            message = message.split(";")[0] + _allowed_keys_hint(error)
+        raise ConfigError(f"{source}: {message}") from None
+    _check_semantics(config, source)
+    return config
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found; give the path of an experiment YAML (see experiments/)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return parse_config(data, str(path))
+
+
+def _check_semantics(config: ExperimentConfig, source: str) -> None:
+    """What the schema cannot see: the env exists, presets and hyperparameters fit, options are valid."""
+    import gymnasium as gym
+
+    import drivelab  # noqa: F401
+    from drivelab.agents.factory import check_hyperparams
+    from drivelab.agents.presets import find_preset
+
+    if config.env.id not in gym.registry:
+        known = sorted(name for name in gym.registry if name.startswith("DriveLab/"))
+        raise ConfigError(f"{source}: env.id: unknown env {config.env.id!r}; allowed: {', '.join(known)}")
+    evaluation = config.evaluation
+    training_range_end = 1_000_000
+    if evaluation.first_track_seed < training_range_end:
+        raise ConfigError(
+            f"{source}: evaluation.first_track_seed must be >= {training_range_end} so evaluation tracks are never "
+            f"trained on (training draws tracks from [0, {training_range_end})), got {evaluation.first_track_seed}")
+    for index, agent in enumerate(config.agents):
+        where = f"{source}: agents.{index} ({agent.name})"
+        try:
+            if agent.algo in LEARNING_ALGOS:
+                preset = find_preset(config.env.id, agent.algo, agent.preset, agent.action)
+                check_hyperparams(agent.algo, {**preset.hyperparams, **agent.hyperparams})
+            elif agent.hyperparams or agent.preset:
+                raise ValueError(f"{agent.algo} does not learn: it takes no preset or hyperparams")
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        resolved = resolve_trial(config, agent.name, config.seeds[0])
+        try:
+            env = gym.make(config.env.id, action=resolved["action"], **resolved["env_options"])
+            env.close()
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"{where}: {str(error).splitlines()[0]}") from None
+
+
+def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[str, Any]:
+    """Everything one trial needs, with presets applied: what the run directory's config.yaml holds."""
+    from drivelab.agents.presets import find_preset
+
+    agent = config.agent(agent_name)
+    env_options = {**config.env.options, **agent.env_options}
+    resolved: dict[str, Any] = {
+        "experiment": config.name,
+        "agent": agent.name,
+        "algo": agent.algo,
+        "seed": seed,
+        "env_id": config.env.id,
+        "env_options": copy.deepcopy(env_options),
+        "budget_steps": config.budget_steps,
+        "evaluation": config.evaluation.model_dump(),
+        "checkpoint_every_steps": config.checkpoint_every_steps,
+        "tracking": config.tracking.model_dump(),
+        "device": config.device,
+    }
+    if agent.algo in LEARNING_ALGOS:
+        preset = find_preset(config.env.id, agent.algo, agent.preset, agent.action)
+        resolved.update(
+            preset=preset.name,
+            action=preset.action,
+            n_envs=agent.n_envs or preset.n_envs,
+            hyperparams={**preset.hyperparams, **agent.hyperparams},
+            train_env_options={**preset.train_env_options, **env_options},
+        )
+    else:
+        resolved.update(preset=None, action=agent.action or "steer", n_envs=1, hyperparams={},
+                        train_env_options=copy.deepcopy(env_options))
+    return resolved
+
+
+__all__ = ["ALGOS", "ConfigError", "ExperimentConfig", "load_config", "parse_config", "resolve_trial"]

@@ -1,0 +1,48 @@
+"""Evaluation: an agent drives one episode on each evaluation track; the metrics are the env's own."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+EPISODE_METRICS = ("route_completion", "lateral_error_rms", "off_road", "mean_speed")
+CSV_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed", "return", "episode_length", *EPISODE_METRICS)
+
+
+def evaluation_track_seeds(first_track_seed: int, episodes: int) -> list[int]:
+    return [first_track_seed + index for index in range(episodes)]
+
+
+def evaluate(agent: Any, env, track_seeds: Sequence[int], deterministic: bool = True) -> list[dict[str, Any]]:
+    """One episode per track seed (reset seed = track seed, so episodes are reproducible).
+
+    :return: one dict per episode: ``track_seed``, ``return``, ``episode_length`` and the env's
+        episode metrics (``route_completion``, ``lateral_error_rms``, ``off_road``, ``mean_speed``).
+    """
+    episodes = []
+    for track_seed in track_seeds:
+        observation, _ = env.reset(seed=int(track_seed), options={"track_seed": int(track_seed)})
+        if hasattr(agent, "reset"):
+            agent.reset()
+        total, length, info, done = 0.0, 0, {}, False
+        while not done:
+            action, _ = agent.predict(observation, deterministic=deterministic)
+            observation, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+        episodes.append({"track_seed": int(track_seed), "return": total, "episode_length": length,
+                         **{key: info[key] for key in EPISODE_METRICS}})
+    return episodes
+
+
+def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Means over episodes (``off_road`` becomes the off-road rate)."""
+    return {
+        "route_completion": float(np.mean([e["route_completion"] for e in episodes])),
+        "lateral_error_rms": float(np.mean([e["lateral_error_rms"] for e in episodes])),
+        "off_road_rate": float(np.mean([bool(e["off_road"]) for e in episodes])),
+        "mean_speed": float(np.mean([e["mean_speed"] for e in episodes])),
+        "return": float(np.mean([e["return"] for e in episodes])),
+    }

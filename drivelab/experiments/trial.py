@@ -1,0 +1,324 @@
+"""One trial: one agent, one seed, trained and evaluated into its own run directory.
+
+Reading order, as in a CleanRL script: resolve the config → prepare the run directory → make the
+envs → make (or resume) the agent → learn with callbacks (evaluation, checkpoints, W&B) → save.
+
+The run directory ``<out>/<experiment>/<agent>/seed-<seed>/`` holds everything about the trial:
+
+- ``config.yaml``: the resolved trial config (presets applied);
+- ``status.json``: state (running / done / failed), env steps, wall time, error, attempts;
+- ``checkpoints/``: the latest checkpoint (model, optimizer, DQN replay buffer, step counter),
+  written into a fresh folder and switched to by one atomic rename of ``latest.json``;
+- ``evaluations.csv`` (one row per evaluation episode) and ``evaluation.json`` (the final one);
+- ``model.zip``: the final model; ``tensorboard/``; ``wandb/`` (the W&B run, offline by default).
+
+A trial killed at any moment and started again with the same command resumes from its last
+checkpoint: the model with its optimizer state, the replay buffer, and the step counter.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from drivelab.experiments.config import ConfigError
+from drivelab.experiments.evaluation import CSV_COLUMNS, evaluate, evaluation_track_seeds, summarize
+
+STATUS_FILE = "status.json"
+CONFIG_FILE = "config.yaml"
+EVALUATIONS_CSV = "evaluations.csv"
+EVALUATION_JSON = "evaluation.json"
+MODEL_FILE = "model.zip"
+CHECKPOINTS = "checkpoints"
+LATEST = "latest.json"
+
+
+def trial_dir(out: Path, experiment: str, agent: str, seed: int) -> Path:
+    return Path(out) / experiment / agent / f"seed-{seed}"
+
+
+# -- small atomic file helpers ------------------------------------------------------------------
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader (or a crash) sees the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / STATUS_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def write_status(run_dir: Path, status: dict[str, Any]) -> None:
+    write_atomic(Path(run_dir) / STATUS_FILE, json.dumps(status, indent=2) + "\n")
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+
+def save_checkpoint(model, run_dir: Path, extra: dict[str, Any]) -> Path:
+    """Model (with optimizer state), replay buffer when there is one, and the step counter."""
+    checkpoints = run_dir / CHECKPOINTS
+    checkpoints.mkdir(exist_ok=True)
+    steps = int(model.num_timesteps)
+    staging = Path(tempfile.mkdtemp(dir=checkpoints, prefix=".staging-"))
+    model.save(staging / "model.zip")
+    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+        model.save_replay_buffer(staging / "replay_buffer.pkl")
+    (staging / "state.json").write_text(json.dumps({"env_steps": steps, **extra}))
+    final = checkpoints / f"step-{steps:09d}"
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    write_atomic(checkpoints / LATEST, json.dumps({"path": final.name, "env_steps": steps}))
+    for old in checkpoints.iterdir():
+        if old.is_dir() and old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / CHECKPOINTS / LATEST
+    if not pointer.is_file():
+        return None
+    path = run_dir / CHECKPOINTS / json.loads(pointer.read_text())["path"]
+    return path if (path / "model.zip").is_file() else None
+
+
+# -- evaluation records --------------------------------------------------------------------------
+
+def _keep_evaluations_up_to(run_dir: Path, env_steps: int) -> None:
+    """On resume, drop evaluation rows written after the checkpoint: they will be made again."""
+    path = run_dir / EVALUATIONS_CSV
+    if not path.is_file():
+        return
+    with path.open() as stream:
+        rows = [row for row in csv.DictReader(stream) if int(row["env_steps"]) <= env_steps]
+    _write_evaluation_rows(path, rows, mode="w")
+
+
+def _write_evaluation_rows(path: Path, rows: list[dict[str, Any]], mode: str = "a") -> None:
+    if mode == "w":
+        lines = [",".join(CSV_COLUMNS)] + [",".join(str(row[column]) for column in CSV_COLUMNS) for row in rows]
+        write_atomic(path, "\n".join(lines) + "\n")
+        return
+    new_file = not path.is_file()
+    with path.open("a", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "off_road": int(bool(row["off_road"]))})
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+class Recorder:
+    """Evaluates an agent and records the result: CSV rows, W&B, TensorBoard."""
+
+    def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, started: float) -> None:
+        from drivelab.agents.factory import make_env
+
+        self.trial, self.run_dir, self.tracker, self.started = trial, run_dir, tracker, started
+        evaluation = trial["evaluation"]
+        self.track_seeds = evaluation_track_seeds(evaluation["first_track_seed"], evaluation["episodes"])
+        learning = trial["algo"] in ("ppo", "dqn")
+        self.env = make_env(trial["env_id"], trial["env_options"], trial["action"], scaled=learning)
+        self.seconds_evaluating = 0.0
+        self.last: dict[str, float] | None = None
+
+    def evaluate(self, agent, env_steps: int, logger=None, record_as: tuple[int, ...] | None = None) -> list[dict[str, Any]]:
+        begin = time.perf_counter()
+        episodes = evaluate(agent, self.env, self.track_seeds)
+        self.seconds_evaluating += time.perf_counter() - begin
+        summary = summarize(episodes)
+        for steps in record_as or (env_steps,):
+            rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index, **episode}
+                    for index, episode in enumerate(episodes)]
+            _write_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows)
+            self.tracker.log_evaluation(steps, summary)
+        if logger is not None:
+            for key, value in summary.items():
+                logger.record(f"eval/{key}", value)
+        self.last = summary
+        return episodes
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, next_eval: int, next_checkpoint: int):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    every_eval = trial["evaluation"]["every_steps"]
+    every_checkpoint = trial["checkpoint_every_steps"]
+
+    class EvaluateAndCheckpoint(BaseCallback):
+        """Evaluates every ``evaluation.every_steps`` and checkpoints every ``checkpoint_every_steps``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.next_eval, self.next_checkpoint = next_eval, next_checkpoint
+
+        def _on_step(self) -> bool:
+            steps = self.model.num_timesteps
+            if steps >= self.next_eval:
+                recorder.evaluate(self.model, steps, logger=self.logger)
+                while self.next_eval <= steps:
+                    self.next_eval += every_eval
+            if steps >= self.next_checkpoint:
+                save_checkpoint(self.model, run_dir, {"next_eval": self.next_eval})
+                while self.next_checkpoint <= steps:
+                    self.next_checkpoint += every_checkpoint
+            return True
+
+    return EvaluateAndCheckpoint()
+
+
+def prepare_run_dir(trial: dict[str, Any], run_dir: Path) -> None:
+    """Create the run directory with its config, or check that an existing one holds the same config."""
+    config_path = run_dir / CONFIG_FILE
+    text = yaml.safe_dump(trial, sort_keys=True)
+    if config_path.is_file():
+        if yaml.safe_load(config_path.read_text()) != yaml.safe_load(text):
+            raise ConfigError(f"{run_dir} holds a trial with a different config; use another --out or remove that directory")
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(config_path, text)
+
+
+def run_trial(trial: dict[str, Any], run_dir: Path, *, progress_bar: bool = False,
+              say: Callable[[str], None] = lambda _message: None) -> dict[str, Any]:
+    """Run (or resume) one trial; returns its final status. Exceptions are recorded, then re-raised."""
+    import torch
+
+    from drivelab.experiments.tracking import WandbRun
+
+    run_dir = Path(run_dir)
+    prepare_run_dir(trial, run_dir)
+    previous = read_status(run_dir) or {}
+    status: dict[str, Any] = {
+        "state": "running", "experiment": trial["experiment"], "agent": trial["agent"], "algo": trial["algo"],
+        "env_id": trial["env_id"], "seed": trial["seed"], "env_steps": 0, "budget_steps": trial["budget_steps"],
+        "wall_time_s": previous.get("wall_time_s", 0.0), "error": None, "attempts": previous.get("attempts", 0) + 1,
+        "resumed_from_env_steps": None, "pid": os.getpid(),
+    }
+    write_status(run_dir, status)
+    # One thread per trial: small MLPs gain nothing from more, and trials share the cores.
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    tracker = None
+    try:
+        tracker = WandbRun(trial, run_dir)
+        recorder = Recorder(trial, run_dir, tracker, started)
+        if trial["algo"] in ("ppo", "dqn"):
+            model, learn_seconds = _train(trial, run_dir, recorder, tracker, status, progress_bar, say)
+            env_steps = int(model.num_timesteps)
+        else:
+            from drivelab.agents.factory import scripted_agent
+
+            agent = scripted_agent(trial["algo"], recorder.env, seed=trial["seed"])
+            # A scripted agent does not learn: one evaluation stands for step 0 and the budget.
+            if (run_dir / EVALUATIONS_CSV).exists():
+                (run_dir / EVALUATIONS_CSV).unlink()
+            recorder.evaluate(agent, 0, record_as=(0, trial["budget_steps"]))
+            env_steps, learn_seconds = 0, 0.0
+        final = recorder.last
+        write_atomic(run_dir / EVALUATION_JSON, json.dumps({"env_steps": env_steps, **final}, indent=2) + "\n")
+        recorder.close()
+        elapsed = time.perf_counter() - started
+        status.update(state="done", env_steps=env_steps, wall_time_s=status["wall_time_s"] + elapsed,
+                      train_seconds=learn_seconds, evaluation_seconds=recorder.seconds_evaluating,
+                      final=final, wandb_mode=tracker.mode)
+        tracker.finish(summary={f"final/{key}": value for key, value in final.items()})
+        write_status(run_dir, status)
+        return status
+    except BaseException as error:
+        status.update(state="failed", error=f"{type(error).__name__}: {error}".splitlines()[0],
+                      wall_time_s=status["wall_time_s"] + time.perf_counter() - started)
+        write_atomic(run_dir / "error.log", traceback.format_exc())
+        write_status(run_dir, status)
+        if tracker is not None:
+            try:
+                tracker.finish(exit_code=1)
+            except Exception:  # the original error matters more than a tracking hiccup
+                pass
+        raise
+
+
+def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, Any], progress_bar: bool, say):
+    from drivelab.agents.factory import load_model, make_model, make_training_env
+
+    venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], trial["seed"])
+    tensorboard = str(run_dir / "tensorboard") if trial["tracking"]["tensorboard"] else None
+    checkpoint = latest_checkpoint(run_dir)
+    every_eval, every_checkpoint = trial["evaluation"]["every_steps"], trial["checkpoint_every_steps"]
+    if checkpoint is not None:
+        # Our own checkpoint, written by this code into this run directory: trusted.
+        model = load_model(trial["algo"], checkpoint / "model.zip", env=venv, device=trial["device"])
+        if (checkpoint / "replay_buffer.pkl").is_file():
+            model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+            status["replay_buffer_size_at_resume"] = int(model.replay_buffer.size())
+        if tensorboard:
+            model.tensorboard_log = tensorboard
+        state = json.loads((checkpoint / "state.json").read_text())
+        steps = int(model.num_timesteps)
+        next_eval = int(state["next_eval"])
+        status["resumed_from_env_steps"] = steps
+        _keep_evaluations_up_to(run_dir, steps)
+        say(f"resuming {trial['agent']} seed {trial['seed']} from its checkpoint at {steps} env steps")
+    else:
+        if (run_dir / EVALUATIONS_CSV).exists():
+            (run_dir / EVALUATIONS_CSV).unlink()
+        model = make_model(trial["algo"], venv, trial["hyperparams"], trial["seed"], tensorboard_log=tensorboard,
+                           device=trial["device"])
+        steps, next_eval = 0, every_eval
+        recorder.evaluate(model, 0)
+    write_status(run_dir, status)
+    next_checkpoint = (steps // every_checkpoint + 1) * every_checkpoint
+    callbacks = [_make_callback(recorder, trial, run_dir, next_eval, next_checkpoint)]
+    if tracker.active:
+        callbacks.append(tracker.sb3_callback())
+    remaining = trial["budget_steps"] - steps
+    begin = time.perf_counter()
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=False,
+                    progress_bar=progress_bar, tb_log_name="train")
+    learn_seconds = time.perf_counter() - begin
+    final_steps = int(model.num_timesteps)
+    evaluated = recorder.last is not None and _last_evaluated_steps(run_dir) == final_steps
+    if not evaluated:
+        recorder.evaluate(model, final_steps)
+    model_path = run_dir / MODEL_FILE
+    staging = run_dir / ".model.staging.zip"
+    model.save(staging)
+    os.replace(staging, model_path)
+    tracker.log_model(model_path, f"{trial['experiment']}-{trial['agent']}-seed{trial['seed']}",
+                      {"env_steps": final_steps, "algo": trial["algo"]})
+    venv.close()
+    return model, learn_seconds
+
+
+def _last_evaluated_steps(run_dir: Path) -> int | None:
+    path = run_dir / EVALUATIONS_CSV
+    if not path.is_file():
+        return None
+    with path.open() as stream:
+        steps = [int(row["env_steps"]) for row in csv.DictReader(stream)]
+    return max(steps) if steps else None
