@@ -100,7 +100,7 @@ class LaneKeepEnv(gym.Env):
     ## Description
     A car-sized vehicle (4.6 m long, 2.7 m wheelbase, rear-wheel drive, Ackermann steering; see
     :mod:`drivelab.envs.vehicle`) drives laps of a closed track generated from a seed, in PyBullet.
-    The task is to stay in the lane and complete the route. Physics ticks at ``physics_hz`` (100 Hz);
+    The task is to stay in the lane and complete the route. Physics (and the speed PID) tick at ``physics_hz`` (100 Hz);
     the agent decides at ``decision_hz`` (20 Hz), so one ``step`` is 0.05 s of simulated time.
 
     ## Action Space (``action=``)

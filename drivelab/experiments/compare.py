@@ -230,32 +230,9 @@ def _nanmean(values: np.ndarray) -> float:
 
 
 def _import_rliable():
-    """``rliable.library`` and ``rliable.metrics``.
+    """``rliable.library`` and ``rliable.metrics`` (imported late: they pull in pandas and arch)."""
+    from rliable import library, metrics
 
-    rliable needs ``arch.bootstrap``. arch < 8 cannot be imported whole under pandas >= 3 (its
-    ``arch.univariate`` calls pandas' private ``deprecate_kwarg`` with the old signature), and arch >= 8
-    rejects the ``random_state=None`` keyword that rliable 1.2 passes. So with arch 7 and pandas 3 we
-    load ``arch.bootstrap`` on its own, without ``arch/__init__`` (which imports ``arch.univariate``).
-    """
-    try:
-        from rliable import library, metrics
-    except TypeError as error:
-        if "deprecate_kwarg" not in str(error):
-            raise
-        import importlib.util
-        import sys
-        import types
-
-        spec = importlib.util.find_spec("arch")
-        if spec is None or spec.submodule_search_locations is None:
-            raise
-        package = types.ModuleType("arch")
-        package.__path__ = list(spec.submodule_search_locations)
-        package.__spec__ = spec
-        package.__file__ = spec.origin
-        sys.modules["arch"] = package
-        import arch.bootstrap  # noqa: F401
-        from rliable import library, metrics
     return library, metrics
 
 
@@ -427,6 +404,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+        umask = os.umask(0)  # mkstemp makes the file private; give it the permissions open() would have
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -542,7 +522,7 @@ def render_report(result: dict[str, Any]) -> str:
     lines = [f"# Agent comparison: {metric}", "", "Run directories:", ""]
     lines += [f"- `{run_dir}`" for run_dir in result["run_dirs"]]
     lines += ["", f"## Final performance ({metric})", "", format_markdown_table(result), ""]
-    lines += [result["ci_method"],
+    lines += [result["ci_method"], "",
               f"Lateral RMS and off-road are means over seeds of the last evaluation; steps to 95% is the median "
               f"over seeds of the first evaluation whose mean route completion reaches {ROUTE_COMPLETION_TARGET:.0%} "
               f"(a seed that never does counts as never); wall time is the median over seeds.", ""]
