@@ -80,8 +80,17 @@ class LaneKeepOptions:
         substeps = self.physics_hz / self.decision_hz
         require(abs(substeps - round(substeps)) < 1e-9 and round(substeps) >= 1,
                 f"option physics_hz ({self.physics_hz}) must be a whole multiple of decision_hz ({self.decision_hz})")
+        try:
+            self.track_spec()
+        except ValueError as error:
+            raise ValueError(f"{ENV_ID}: options track_length_m, max_curvature_1pm, lane_count and lane_width_m "
+                             f"do not make a track: {str(error).splitlines()[0]}") from None
         require(len(self.curvature_preview_m) >= 1 and all(d >= 0 for d in self.curvature_preview_m),
                 f"option curvature_preview_m must be a non-empty list of distances >= 0, got {self.curvature_preview_m!r}")
+
+    def track_spec(self) -> TrackSpec:
+        return TrackSpec(length_m=self.track_length_m, max_curvature_1pm=self.max_curvature_1pm,
+                         lane_count=self.lane_count, lane_width_m=self.lane_width_m)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> "LaneKeepOptions":
@@ -200,13 +209,7 @@ class LaneKeepEnv(gym.Env):
     def _track(self, seed: int) -> Road:
         road = self._tracks.get(seed)
         if road is None:
-            spec = TrackSpec(
-                length_m=self.options.track_length_m,
-                max_curvature_1pm=self.options.max_curvature_1pm,
-                lane_count=self.options.lane_count,
-                lane_width_m=self.options.lane_width_m,
-            )
-            road = generate_track(seed, spec)
+            road = generate_track(seed, self.options.track_spec())
             self._tracks[seed] = road
             if len(self._tracks) > TRACK_CACHE_SIZE:
                 self._tracks.popitem(last=False)

@@ -90,6 +90,10 @@ class Bullet:
     """
 
     def __init__(self, gui: bool = False) -> None:
+        if gui and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            # PyBullet would end the whole process ("cannot connect to X server") instead of raising.
+            raise ValueError("render_mode='human' opens the PyBullet GUI and needs a display, but DISPLAY is not set; "
+                             "use render_mode='rgb_array' (or run under Xvfb)")
         p = import_pybullet()
         self._p = p
         with quiet_c_stdout():

@@ -17,6 +17,7 @@ import datetime
 import os
 import platform
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 PEER_ID = "highway-fast-v0"
@@ -193,3 +194,72 @@ def format_env_bench(result: dict[str, Any]) -> str:
     machine = result["machine"]
     lines.append(f"one core of {machine['cores']}: {machine['cpu']}, Python {machine['python']}, {machine['date']}")
     return "\n".join(lines)
+
+
+def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: str | None = None,
+                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """``drivelab train``'s trial runner against a plain stable-baselines3 script, interleaved.
+
+    Both train the same algorithm with the same preset hyperparameters on the same env for the same
+    number of steps. Ours runs with everything a trial carries (W&B offline with its SB3 callback
+    and TensorBoard sync, TensorBoard logs, atomic checkpoints every 10,000 steps); evaluations are
+    placed outside the timed learning (they are work, not overhead). Runs alternate
+    plain/ours ``repeats`` times so that drift of the machine hits both.
+    """
+    import shutil
+    import tempfile
+
+    import torch
+
+    from drivelab.agents.factory import make_model, make_training_env
+    from drivelab.experiments.config import parse_config, resolve_trial
+    from drivelab.experiments.trial import run_trial
+
+    say = progress or (lambda _message: None)
+    torch.set_num_threads(1)
+    config = parse_config({
+        "name": "bench_train", "env": {"id": "DriveLab/LaneKeep-v0"}, "agents": [{"name": algo, "algo": algo}],
+        "seeds": [0], "budget_steps": steps,
+        "evaluation": {"every_steps": 10 * steps, "episodes": 1},  # only the start and end evaluations
+        "checkpoint_every_steps": 10_000, "tracking": {"wandb": {"mode": "offline"}, "tensorboard": True},
+        "device": "cpu",
+    }, "bench")
+    trial = resolve_trial(config, algo, 0)
+    workdir = Path(out) if out else Path(tempfile.mkdtemp(prefix="drivelab-bench-train-"))
+    plain_rates, ours_rates = [], []
+    try:
+        for repeat in range(repeats):
+            say(f"[{repeat + 1}/{repeats}] plain stable-baselines3: {algo}, {steps} steps ...")
+            venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], 0)
+            model = make_model(algo, venv, trial["hyperparams"], 0, device="cpu")
+            begin = time.perf_counter()
+            model.learn(total_timesteps=steps)
+            plain_rates.append(model.num_timesteps / (time.perf_counter() - begin))
+            venv.close()
+            say(f"[{repeat + 1}/{repeats}] drivelab trial (W&B offline, TensorBoard, checkpoints) ...")
+            run_dir = workdir / f"repeat-{repeat}"
+            status = run_trial(trial, run_dir)
+            ours_rates.append(status["env_steps"] / status["train_seconds"])
+    finally:
+        if out is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    plain = sum(plain_rates) / len(plain_rates)
+    ours = sum(ours_rates) / len(ours_rates)
+    return {
+        "algo": algo, "steps": steps, "repeats": repeats,
+        "plain_sb3_steps_per_s": plain, "drivelab_train_steps_per_s": ours, "ratio": ours / plain,
+        "plain_sb3_runs": plain_rates, "drivelab_train_runs": ours_rates,
+        "machine": machine_description(),
+    }
+
+
+def format_train_bench(result: dict[str, Any]) -> str:
+    runs = ", ".join(f"{o:.0f}/{p:.0f}" for o, p in zip(result["drivelab_train_runs"], result["plain_sb3_runs"]))
+    machine = result["machine"]
+    return "\n".join([
+        f"{result['algo']} on DriveLab/LaneKeep-v0, {result['steps']} env steps, {result['repeats']} interleaved repeats",
+        f"plain stable-baselines3   {result['plain_sb3_steps_per_s']:8.0f} steps/s",
+        f"drivelab train (tracked)  {result['drivelab_train_steps_per_s']:8.0f} steps/s",
+        f"ratio {result['ratio']:.3f} (per repeat, ours/plain: {runs})",
+        f"{machine['cores']} cores: {machine['cpu']}, Python {machine['python']}, {machine['date']}",
+    ])

@@ -254,6 +254,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from drivelab.experiments.bench import bench_train, format_train_bench
+
+    if args.steps < 1000:
+        raise UsageError(f"--steps must be >= 1000, got {args.steps}")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    result = bench_train(steps=args.steps, algo=args.algo, repeats=args.repeats,
+                         progress=None if args.json else lambda m: print(m, file=sys.stderr))
+    print(json.dumps(_json_ready(result)) if args.json else format_train_bench(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="drivelab", description="DriveLab: RL and autonomous-driving lab on PyBullet.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -302,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--no-peer", action="store_true", help="skip highway-env even when installed")
     env.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     env.set_defaults(handler=cmd_bench_env)
+    train_bench = targets.add_parser("train", help="drivelab train (with tracking) vs a plain stable-baselines3 script")
+    train_bench.add_argument("--steps", type=int, default=20_000, help="env steps per run (default: %(default)s)")
+    train_bench.add_argument("--algo", choices=["ppo", "dqn"], default="ppo", help="algorithm (default: %(default)s)")
+    train_bench.add_argument("--repeats", type=int, default=2, help="interleaved repeats of each (default: %(default)s)")
+    train_bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    train_bench.set_defaults(handler=cmd_bench_train)
     return parser
 
 

@@ -160,7 +160,7 @@ def test_unknown_mode_names_list_the_allowed_ones(kwargs, expected):
     ({"target_speed_mps": math.nan}, "option target_speed_mps must be a positive number, got nan"),
     ({"initial_speed_mps": -2.0}, "option initial_speed_mps must be a number >= 0, got -2.0"),
     ({"physics_hz": 110.0}, "option physics_hz (110.0) must be a whole multiple of decision_hz (20.0)"),
-    ({"decision_hz": 30.0}, "option physics_hz (100.0) must be a whole multiple of decision_hz (30.0)"),
+    ({"physics_hz": 100.0, "decision_hz": 30.0}, "option physics_hz (100.0) must be a whole multiple of decision_hz (30.0)"),
     ({"lane": 1}, "option lane must be an integer in 0..0 (0 = rightmost), got 1"),
     ({"lane": -1, "lane_count": 2}, "option lane must be an integer in 0..1 (0 = rightmost), got -1"),
     ({"steer_levels": 1}, "option steer_levels must be an integer >= 2, got 1"),
