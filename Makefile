@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-# The main job: the rule-based driver (planner + PID) drives 10 seeded tracks and prints its metrics.
+# The main job: PPO vs DQN vs the rule-based driver on a small budget, then the comparison report.
 run: $(VENV)/.installed
-	$(BIN)/drivelab drive --episodes 10 --seed 0
+	$(BIN)/drivelab sweep experiments/lanekeep_quick.yaml --out runs
+	$(BIN)/drivelab compare runs/lanekeep_quick
 
 # The test suite. pytest's exit status 5 (no tests collected) is a failure here, not a pass.
 test: $(VENV)/.installed
@@ -28,6 +29,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/drivelab bench env
+	$(BIN)/drivelab bench train
 
 clean:
 	rm -rf $(VENV)

@@ -7,6 +7,7 @@ like an SB3 model, so every command that takes an agent takes any of them.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from pathlib import Path
 from typing import Any, Callable
@@ -80,7 +81,8 @@ class RandomAgent:
     """Uniformly random actions from the action space, seeded; the baseline every agent must beat."""
 
     def __init__(self, action_space: gym.Space, seed: int = 0) -> None:
-        self.action_space = action_space
+        # Its own copy: seeding the env's space would tie two agents (or the env) to one stream.
+        self.action_space = copy.deepcopy(action_space)
         self.action_space.seed(seed)
 
     def reset(self) -> None:

@@ -130,7 +130,7 @@ def _write_evaluation_rows(path: Path, rows: list[dict[str, Any]], mode: str = "
 
 
 class Recorder:
-    """Evaluates an agent and records the result: CSV rows, W&B, TensorBoard."""
+    """Evaluates an agent and records the result: CSV rows and W&B."""
 
     def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, started: float) -> None:
         from drivelab.agents.factory import make_env
@@ -143,7 +143,7 @@ class Recorder:
         self.seconds_evaluating = 0.0
         self.last: dict[str, float] | None = None
 
-    def evaluate(self, agent, env_steps: int, logger=None, record_as: tuple[int, ...] | None = None) -> list[dict[str, Any]]:
+    def evaluate(self, agent, env_steps: int, record_as: tuple[int, ...] | None = None) -> list[dict[str, Any]]:
         begin = time.perf_counter()
         episodes = evaluate(agent, self.env, self.track_seeds)
         self.seconds_evaluating += time.perf_counter() - begin
@@ -153,9 +153,6 @@ class Recorder:
                     for index, episode in enumerate(episodes)]
             _write_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows)
             self.tracker.log_evaluation(steps, summary)
-        if logger is not None:
-            for key, value in summary.items():
-                logger.record(f"eval/{key}", value)
         self.last = summary
         return episodes
 
@@ -179,7 +176,8 @@ def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, nex
         def _on_step(self) -> bool:
             steps = self.model.num_timesteps
             if steps >= self.next_eval:
-                recorder.evaluate(self.model, steps, logger=self.logger)
+                # Logged to W&B directly (not through SB3's logger, whose TensorBoard sync would log it twice).
+                recorder.evaluate(self.model, steps)
                 while self.next_eval <= steps:
                     self.next_eval += every_eval
             if steps >= self.next_checkpoint:

@@ -1,0 +1,117 @@
+"""Experiment configs: the shipped ones load; every kind of mistake is one line, exit 2, no run directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from drivelab.experiments.config import ConfigError, load_config, parse_config, resolve_trial
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VALID = {
+    "name": "check",
+    "env": {"id": "DriveLab/LaneKeep-v0", "options": {"target_speed_mps": 9}},
+    "agents": [{"name": "ppo", "algo": "ppo", "hyperparams": {"learning_rate": 1.0e-3}},
+               {"name": "dqn", "algo": "dqn"}, {"name": "driver", "algo": "rule_based"}],
+    "seeds": [0, 1],
+    "budget_steps": 1000,
+}
+
+
+def with_changes(**changes) -> dict:
+    config = yaml.safe_load(yaml.safe_dump(VALID))
+    config.update(changes)
+    return config
+
+
+def test_shipped_comparison_config_is_ppo_vs_dqn_vs_rule_based_on_five_seeds():
+    config = load_config(ROOT / "experiments" / "lanekeep_ppo_vs_dqn.yaml")
+    assert [(agent.name, agent.algo) for agent in config.agents] == [("ppo", "ppo"), ("dqn", "dqn"), ("rule_based", "rule_based")]
+    assert config.seeds == [0, 1, 2, 3, 4]
+    assert config.evaluation.first_track_seed >= 1_000_000
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "experiments").glob("*.yaml")))
+def test_every_shipped_config_is_valid(name):
+    assert load_config(ROOT / "experiments" / name).budget_steps > 0
+
+
+def test_resolve_trial_applies_the_preset_then_the_overrides():
+    trial = resolve_trial(parse_config(VALID), "ppo", 1)
+    assert trial["preset"] == "ppo-steer" and trial["action"] == "steer" and trial["n_envs"] == 8
+    assert trial["hyperparams"]["learning_rate"] == 1.0e-3  # override
+    assert trial["hyperparams"]["n_steps"] == 256  # from the preset
+    # Training starts displaced (preset), evaluation uses the env as configured.
+    assert trial["train_env_options"] == {"initial_offset_max_m": 0.5, "initial_heading_max_rad": 0.1, "target_speed_mps": 9}
+    assert trial["env_options"] == {"target_speed_mps": 9}
+    dqn = resolve_trial(parse_config(VALID), "dqn", 0)
+    assert (dqn["preset"], dqn["action"]) == ("dqn-steer_discrete", "steer_discrete")
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"budget_step": 10}, "unknown key 'budget_step'"),
+        ({"seeds": "zero"}, "seeds: Input should be a valid list"),
+        ({"budget_steps": -5}, "budget_steps: Input should be greater than 0"),
+        ({"agents": [{"name": "x", "algo": "sac"}]}, "agents.0.algo: input should be 'ppo', 'dqn', 'rule_based' or 'random'"),
+        ({"env": {"id": "DriveLab/Nope-v0"}}, "env.id: unknown env 'DriveLab/Nope-v0'; allowed: DriveLab/LaneKeep-v0"),
+        ({"agents": [{"name": "p", "algo": "ppo", "hyperparams": {"lerning_rate": 1}}]}, "unknown hyperparameter 'lerning_rate' for ppo"),
+        ({"agents": [{"name": "p", "algo": "dqn", "action": "steer"}]}, "no preset 'dqn-steer' for dqn"),
+        ({"env": {"id": "DriveLab/LaneKeep-v0", "options": {"speed": 3}}}, "unknown option 'speed'"),
+        ({"evaluation": {"first_track_seed": 5}}, "evaluation.first_track_seed must be >= 1000000"),
+        ({"seeds": [1, 1]}, "seeds must be distinct"),
+    ],
+)
+def test_bad_configs_are_one_line_errors(changes, expected):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(with_changes(**changes), "bad.yaml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("bad.yaml: ")
+    assert expected in message
+
+
+def test_unknown_key_lists_the_allowed_ones_at_its_level():
+    config = with_changes(evaluation={"episode": 3})
+    with pytest.raises(ConfigError, match=r"unknown key 'evaluation.episode'; allowed: every_steps, episodes, first_track_seed"):
+        parse_config(config, "bad.yaml")
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"budget_step": 10}, "unknown key 'budget_step'"),
+        ({"seeds": "zero"}, "seeds: Input should be a valid list"),
+        ({"agents": [{"name": "x", "algo": "sac"}]}, "agents.0.algo"),
+        ({"env": {"id": "DriveLab/Nope-v0"}}, "unknown env"),
+        ({"budget_steps": -1}, "budget_steps"),
+    ],
+)
+def test_cli_refuses_bad_configs_with_exit_2_and_creates_nothing(tmp_path, changes, expected):
+    config_path = tmp_path / "bad.yaml"
+    config_path.write_text(yaml.safe_dump(with_changes(**changes)))
+    out = tmp_path / "runs"
+    for command in (["train", str(config_path), "--agent", "ppo"], ["sweep", str(config_path)]):
+        result = subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", *command, "--out", str(out)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0]
+        assert not out.exists()
+
+
+def test_cli_refuses_missing_file_and_broken_yaml(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    for path, expected in ((tmp_path / "missing.yaml", "not found"), (broken, "not valid YAML at line")):
+        result = subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", "train", str(path), "--out", str(tmp_path / "runs")],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
