@@ -92,3 +92,17 @@ def test_bench_env_json_has_every_figure_and_consistent_ratios():
         assert report["ratio_vs_peer"] == pytest.approx(report["steps_per_s"] / report["peer_steps_per_s"])
         assert report["rtf_ratio_vs_peer"] == pytest.approx(report["sim_seconds_per_s"] / report["peer_sim_seconds_per_s"])
         assert report["peer_decision_hz"] == 1 and report["peer_physics_hz"] == 5
+
+
+def test_bench_train_compares_tracked_training_with_plain_sb3():
+    result = drivelab("bench", "train", "--steps", "1000", "--repeats", "1", "--json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["algo"] == "ppo" and report["repeats"] == 1
+    assert len(report["plain_sb3_runs"]) == len(report["drivelab_train_runs"]) == 1
+    assert report["ratio"] == pytest.approx(report["drivelab_train_steps_per_s"] / report["plain_sb3_steps_per_s"])
+    assert report["end_to_end_ratio"] == pytest.approx(
+        report["drivelab_train_end_to_end_steps_per_s"] / report["plain_sb3_end_to_end_steps_per_s"])
+    # End to end includes set-up and saving, so it cannot be faster than the learning loop alone.
+    assert report["drivelab_train_end_to_end_steps_per_s"] <= report["drivelab_train_steps_per_s"]
+    assert report["plain_sb3_end_to_end_steps_per_s"] <= report["plain_sb3_steps_per_s"]
