@@ -83,28 +83,53 @@ def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         print("  ".join(text.rjust(width) for text, width in zip(line, widths)))
 
 
-def cmd_drive(args: argparse.Namespace) -> int:
-    from drivelab.agents.rule_based import RuleBasedDriver, RuleBasedDriverConfig
+def _drive_agent(args: argparse.Namespace):
+    """The agent ``drive`` runs and the env it runs in: a scripted agent, or a trained one from its run directory."""
+    from drivelab.agents.factory import RandomAgent, make_env
 
-    if args.episodes < 1:
-        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    options = _env_options(args.option)
+    if args.agent in ("rule_based", "random"):
+        from drivelab.agents.rule_based import RuleBasedDriver, RuleBasedDriverConfig
+
+        try:
+            config = RuleBasedDriverConfig(tracker=args.tracker)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        env = _make_env(args.env, args.action or "steer", options, render_mode=args.render)
+        agent = RuleBasedDriver.for_env(env, config) if args.agent == "rule_based" else RandomAgent(env.action_space, args.seed)
+        label = f"rule-based driver ({args.tracker} tracker)" if args.agent == "rule_based" else "random agent"
+        return agent, env, label, env.unwrapped.action_mode.name
+    from drivelab.experiments.trial import load_trained_agent
+
     try:
-        config = RuleBasedDriverConfig(tracker=args.tracker)
+        model, trial = load_trained_agent(Path(args.agent))
     except ValueError as error:
         raise UsageError(str(error)) from None
-    env = _make_env(args.env, args.action, _env_options(args.option), render_mode=args.render)
-    driver = RuleBasedDriver.for_env(env, config)
+    if args.action and args.action != trial["action"]:
+        raise UsageError(f"{args.agent} was trained with action {trial['action']!r}; drop --action or give that one")
+    try:
+        env = make_env(trial["env_id"], {**trial["env_options"], **options}, trial["action"], scaled=True, render_mode=args.render)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    return model, env, f"{trial['algo']} from {args.agent}", trial["action"]
+
+
+def cmd_drive(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    agent, env, label, action = _drive_agent(args)
     episodes = []
     try:
         for episode in range(args.episodes):
             seed = args.seed + episode
             observation, _ = env.reset(seed=seed)
-            driver.reset()
+            if hasattr(agent, "reset"):
+                agent.reset()
             total_reward, info = 0.0, {}
             done = False
             while not done:
-                action, _ = driver.predict(observation)
-                observation, reward, terminated, truncated, info = env.step(action)
+                action_taken, _ = agent.predict(observation, deterministic=True)
+                observation, reward, terminated, truncated, info = env.step(action_taken)
                 total_reward += reward
                 if args.render:
                     env.render()
@@ -120,12 +145,13 @@ def cmd_drive(args: argparse.Namespace) -> int:
         "off_road_count": sum(bool(e["off_road"]) for e in episodes),
         "mean_speed": sum(e["mean_speed"] for e in episodes) / len(episodes),
     }
-    result = {"env": args.env, "action": args.action, "agent": "rule_based", "tracker": args.tracker,
+    env_id = env.unwrapped.spec.id if env.unwrapped.spec else args.env
+    result = {"env": env_id, "action": action, "agent": args.agent, "tracker": args.tracker if args.agent == "rule_based" else None,
               "episodes": episodes, "summary": summary}
     if args.json:
         print(json.dumps(_json_ready(result)))
     else:
-        print(f"rule-based driver ({args.tracker} tracker) on {args.env}, action={args.action}")
+        print(f"{label} on {env_id}, action={action}")
         _print_table(episodes, ("seed", "return") + METRIC_COLUMNS)
         print(f"mean route completion {summary['route_completion_mean']:.3f}, worst lateral error RMS "
               f"{summary['lateral_error_rms_max']:.3f} m, off road {summary['off_road_count']}/{len(episodes)}, "
@@ -272,11 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
-    drive = commands.add_parser("drive", help="drive episodes with the rule-based driver (planner + PID) and print metrics")
-    drive.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id (default: %(default)s)")
+    drive = commands.add_parser("drive", help="drive episodes with an agent (default: the rule-based driver) and print metrics")
+    drive.add_argument("--agent", default="rule_based",
+                       help="rule_based, random, or a trial's run directory (its model.zip; load only runs you trust) (default: %(default)s)")
+    drive.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id for scripted agents (default: %(default)s)")
     drive.add_argument("--episodes", type=int, default=10, help="number of episodes; episode i uses seed S+i (default: %(default)s)")
     drive.add_argument("--seed", type=int, default=0, help="first reset seed (default: %(default)s)")
-    drive.add_argument("--action", default="steer", help="action mode: direct, steer or steer_discrete (default: %(default)s)")
+    drive.add_argument("--action", help="action mode: direct, steer or steer_discrete (default: steer; a trained agent's own)")
     drive.add_argument("--tracker", default="pid", help="lateral tracker: pid, stanley or pure_pursuit (default: %(default)s)")
     drive.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable (e.g. target_speed_mps=12)")
     drive.add_argument("--render", choices=["human"], default=None, help="watch in the PyBullet GUI")

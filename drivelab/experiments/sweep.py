@@ -91,9 +91,11 @@ def _run_on_ray(pending, address: str | None, report) -> list[TrialOutcome]:
         raise ValueError("--backend ray needs Ray: pip install 'drivelab[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        # address None starts a local Ray on this machine (loopback only); "auto" or host:port joins a cluster.
+        # address None starts a local Ray on this machine, told to use the loopback address (Ray 2.60's
+        # agents still listen on the host's own interface too); "auto" or host:port joins a cluster.
+        local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(_import_roots())}})
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(_import_roots())}}, **local)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_run_one)
         references = {remote.remote(trial, str(run_dir)): None for trial, run_dir in pending}

@@ -313,6 +313,26 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
     return model, learn_seconds
 
 
+def load_trained_agent(run_dir: Path):
+    """The final model of a finished learning trial, and the trial's resolved config.
+
+    The model is an SB3 zip, which holds pickled objects: load only run directories you trust.
+    :raises ValueError: (one line) when ``run_dir`` is not a finished learning trial.
+    """
+    from drivelab.agents.factory import load_model
+
+    run_dir = Path(run_dir)
+    config_path, model_path = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
+    if not config_path.is_file():
+        raise ValueError(f"{run_dir} is not a trial's run directory (no {CONFIG_FILE}); give rule_based, random or a run directory")
+    trial = yaml.safe_load(config_path.read_text())
+    if trial.get("algo") not in ("ppo", "dqn"):
+        raise ValueError(f"{run_dir} is a {trial.get('algo')} trial, which has no model; use --agent {trial.get('algo')}")
+    if not model_path.is_file():
+        raise ValueError(f"{run_dir} has no {MODEL_FILE} yet: the trial has not finished (run it again to resume)")
+    return load_model(trial["algo"], model_path, device="cpu"), trial
+
+
 def _last_evaluated_steps(run_dir: Path) -> int | None:
     path = run_dir / EVALUATIONS_CSV
     if not path.is_file():

@@ -71,6 +71,15 @@ def test_ppo_trial_fills_its_run_directory_and_its_wandb_run(tmp_path):
     model = PPO.load(run_dir / "model.zip", device="cpu")  # our own file
     assert model.num_timesteps == 1024
 
+    # The saved agent loads back for evaluation (and viewing, with --render human) like any agent.
+    driven = drivelab("drive", "--agent", str(run_dir), "--episodes", "1", "--seed", "1000000", "--json")
+    assert driven.returncode == 0, driven.stderr
+    drive_report = json.loads(driven.stdout)
+    assert drive_report["agent"] == str(run_dir) and drive_report["action"] == "steer"
+    assert 0.0 <= drive_report["episodes"][0]["route_completion"] <= 1.0
+    refused = drivelab("drive", "--agent", str(run_dir), "--action", "direct")
+    assert refused.returncode == 2 and "was trained with action 'steer'" in refused.stderr
+
     runs = offline_runs(run_dir)
     assert len(runs) == 1
     wandb_run = read_run(runs[0])
