@@ -18,7 +18,6 @@ Per decision:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 

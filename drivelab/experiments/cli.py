@@ -185,7 +185,7 @@ def _load_config(path: str):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from drivelab.experiments.config import ConfigError, resolve_trial
-    from drivelab.experiments.trial import run_trial, trial_dir
+    from drivelab.experiments.trial import prepare_run_dir, read_status, run_trial, trial_dir
 
     config = _load_config(args.config)
     if args.agent is None:
@@ -202,14 +202,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ConfigError as error:
         raise UsageError(str(error)) from None
     run_dir = trial_dir(Path(args.out), config.name, agent, seed)
-    try:
-        status = run_trial(trial, run_dir, progress_bar=not args.json and sys.stderr.isatty(), say=lambda m: print(m, file=sys.stderr))
-    except ConfigError as error:
-        raise UsageError(str(error)) from None
-    except Exception as error:  # recorded in the run directory; the user gets one line and where to look
-        print(f"drivelab: trial failed: {str(error).splitlines()[0] if str(error) else type(error).__name__} "
-              f"(traceback in {run_dir / 'error.log'})", file=sys.stderr)
-        return 1
+    previous = read_status(run_dir)
+    if previous is not None and previous.get("state") == "done":
+        try:
+            prepare_run_dir(trial, run_dir)  # the same config, or a one-line refusal
+        except ConfigError as error:
+            raise UsageError(str(error)) from None
+        print(f"{agent} seed {seed} is already done in {run_dir}; remove that directory to train again", file=sys.stderr)
+        status = previous
+    else:
+        try:
+            status = run_trial(trial, run_dir, progress_bar=not args.json and sys.stderr.isatty(),
+                               say=lambda message: print(message, file=sys.stderr))
+        except ConfigError as error:
+            raise UsageError(str(error)) from None
+        except Exception as error:  # recorded in the run directory; the user gets one line and where to look
+            print(f"drivelab: trial failed: {str(error).splitlines()[0] if str(error) else type(error).__name__} "
+                  f"(traceback in {run_dir / 'error.log'})", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(_json_ready({"run_dir": str(run_dir), **status})))
     else:

@@ -74,7 +74,7 @@ class ExperimentConfig(_Strict):
     env: EnvConfig
     agents: list[AgentConfig] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
-    budget_steps: int = Field(gt=0, description="env steps of training per trial")
+    budget_steps: int = Field(gt=0, description="env steps of training per trial (PPO rounds up to whole rollouts)")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint_every_steps: int = Field(default=10_000, gt=0)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)

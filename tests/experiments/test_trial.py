@@ -77,6 +77,9 @@ def test_ppo_trial_fills_its_run_directory_and_its_wandb_run(tmp_path):
     drive_report = json.loads(driven.stdout)
     assert drive_report["agent"] == str(run_dir) and drive_report["action"] == "steer"
     assert 0.0 <= drive_report["episodes"][0]["route_completion"] <= 1.0
+    again = drivelab("train", str(config), "--out", str(tmp_path / "runs"))
+    assert again.returncode == 0 and "ppo seed 0 is already done" in again.stderr
+    assert json.loads((run_dir / "status.json").read_text())["attempts"] == 1  # not trained again
     refused = drivelab("drive", "--agent", str(run_dir), "--action", "direct")
     assert refused.returncode == 2 and "was trained with action 'steer'" in refused.stderr
 
