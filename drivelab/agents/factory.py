@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import inspect
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from drivelab.agents.presets import ALGOS, LEARNING_ALGOS
+from drivelab.agents.presets import ALGOS
 from drivelab.agents.wrappers import ScaledObservation
 
 # Arguments the factory sets itself; a config may not pass them as hyperparameters.
@@ -106,9 +106,3 @@ def scripted_agent(algo: str, env: gym.Env, seed: int = 0):
         return RandomAgent(env.action_space, seed=seed)
     raise ValueError(f"unknown agent {algo!r}; allowed: {', '.join(ALGOS)}")
 
-
-def is_learning(algo: str) -> bool:
-    return algo in LEARNING_ALGOS
-
-
-EnvFactory = Callable[[], gym.Env]

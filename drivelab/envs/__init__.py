@@ -16,4 +16,12 @@ def register_envs() -> None:
         gym.register(id=LANEKEEP_ID, entry_point="drivelab.envs.lanekeep:LaneKeepEnv")
 
 
-__all__ = ["LANEKEEP_ID", "register_envs"]
+def require_registered(env_id: str) -> None:
+    """One-line ``ValueError`` naming DriveLab's envs when ``env_id`` is not registered."""
+    register_envs()
+    if env_id not in gym.registry:
+        known = sorted(name for name in gym.registry if name.startswith("DriveLab/"))
+        raise ValueError(f"unknown env {env_id!r}; allowed: {', '.join(known)}")
+
+
+__all__ = ["LANEKEEP_ID", "register_envs", "require_registered"]

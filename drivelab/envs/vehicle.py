@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass
 
 
-
 @dataclass(frozen=True)
 class VehicleSpec:
     """Geometry, mass and actuator limits of the car (SI units)."""

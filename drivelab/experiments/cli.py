@@ -42,16 +42,13 @@ def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-def _make_env(env_id: str, action: str, options: dict[str, Any], render_mode: str | None = None):
-    import gymnasium as gym
+def _make_env(env_id: str, action: str, options: dict[str, Any], *, scaled: bool = False, render_mode: str | None = None):
+    from drivelab.agents.factory import make_env
+    from drivelab.envs import require_registered
 
-    import drivelab  # noqa: F401  (registers the environments)
-
-    if env_id not in gym.registry:
-        known = sorted(name for name in gym.registry if name.startswith("DriveLab/"))
-        raise UsageError(f"unknown env {env_id!r}; allowed: {', '.join(known)}")
     try:
-        return gym.make(env_id, action=action, render_mode=render_mode, **options)
+        require_registered(env_id)
+        return make_env(env_id, options, action, scaled=scaled, render_mode=render_mode)
     except (ValueError, TypeError) as error:
         raise UsageError(str(error).splitlines()[0]) from None
 
@@ -85,7 +82,7 @@ def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 def _drive_agent(args: argparse.Namespace):
     """The agent ``drive`` runs and the env it runs in: a scripted agent, or a trained one from its run directory."""
-    from drivelab.agents.factory import RandomAgent, make_env
+    from drivelab.agents.factory import RandomAgent
 
     options = _env_options(args.option)
     if args.agent in ("rule_based", "random"):
@@ -107,33 +104,20 @@ def _drive_agent(args: argparse.Namespace):
         raise UsageError(str(error)) from None
     if args.action and args.action != trial["action"]:
         raise UsageError(f"{args.agent} was trained with action {trial['action']!r}; drop --action or give that one")
-    try:
-        env = make_env(trial["env_id"], {**trial["env_options"], **options}, trial["action"], scaled=True, render_mode=args.render)
-    except (ValueError, TypeError) as error:
-        raise UsageError(str(error).splitlines()[0]) from None
+    env = _make_env(trial["env_id"], trial["action"], {**trial["env_options"], **options}, scaled=True, render_mode=args.render)
     return model, env, f"{trial['algo']} from {args.agent}", trial["action"]
 
 
 def cmd_drive(args: argparse.Namespace) -> int:
+    from drivelab.experiments.evaluation import run_episode
+
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     agent, env, label, action = _drive_agent(args)
     episodes = []
     try:
-        for episode in range(args.episodes):
-            seed = args.seed + episode
-            observation, _ = env.reset(seed=seed)
-            if hasattr(agent, "reset"):
-                agent.reset()
-            total_reward, info = 0.0, {}
-            done = False
-            while not done:
-                action_taken, _ = agent.predict(observation, deterministic=True)
-                observation, reward, terminated, truncated, info = env.step(action_taken)
-                total_reward += reward
-                if args.render:
-                    env.render()
-                done = terminated or truncated
+        for seed in range(args.seed, args.seed + args.episodes):
+            total_reward, _, info = run_episode(agent, env, seed, after_step=env.render if args.render else None)
             metrics = {key: info[key] for key in info if key in METRIC_COLUMNS or key in ("collision", "rolled_over", "distance_m", "track_seed")}
             episodes.append({"seed": seed, "return": total_reward, **metrics})
     finally:

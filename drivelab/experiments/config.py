@@ -165,19 +165,15 @@ def _check_semantics(config: ExperimentConfig, source: str) -> None:
     """What the schema cannot see: the env exists, presets and hyperparameters fit, options are valid."""
     import gymnasium as gym
 
-    import drivelab  # noqa: F401
     from drivelab.agents.factory import check_hyperparams
+    from drivelab.envs import require_registered
     from drivelab.agents.presets import find_preset
 
-    if config.env.id not in gym.registry:
-        known = sorted(name for name in gym.registry if name.startswith("DriveLab/"))
-        raise ConfigError(f"{source}: env.id: unknown env {config.env.id!r}; allowed: {', '.join(known)}")
+    try:
+        require_registered(config.env.id)
+    except ValueError as error:
+        raise ConfigError(f"{source}: env.id: {error}") from None
     evaluation = config.evaluation
-    training_range_end = 1_000_000
-    if evaluation.first_track_seed < training_range_end:
-        raise ConfigError(
-            f"{source}: evaluation.first_track_seed must be >= {training_range_end} so evaluation tracks are never "
-            f"trained on (training draws tracks from [0, {training_range_end})), got {evaluation.first_track_seed}")
     for index, agent in enumerate(config.agents):
         where = f"{source}: agents.{index} ({agent.name})"
         try:
@@ -189,11 +185,24 @@ def _check_semantics(config: ExperimentConfig, source: str) -> None:
         except ValueError as error:
             raise ConfigError(f"{where}: {error}") from None
         resolved = resolve_trial(config, agent.name, config.seeds[0])
+        _check_evaluation_tracks_held_out(evaluation, resolved["train_env_options"], source)
         try:
             env = gym.make(config.env.id, action=resolved["action"], **resolved["env_options"])
             env.close()
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{where}: {str(error).splitlines()[0]}") from None
+
+
+def _check_evaluation_tracks_held_out(evaluation: EvaluationConfig, train_env_options: dict[str, Any], source: str) -> None:
+    """Evaluation tracks [first, first + episodes) must lie outside the range training draws tracks from."""
+    from drivelab.envs.lanekeep import TRAINING_TRACK_SEEDS_END
+
+    low, high = train_env_options.get("track_seed_range", (0, TRAINING_TRACK_SEEDS_END))
+    first, end = evaluation.first_track_seed, evaluation.first_track_seed + evaluation.episodes
+    if first < high and end > low:
+        raise ConfigError(
+            f"{source}: evaluation.first_track_seed must be >= {high} so evaluation tracks are never "
+            f"trained on (training draws tracks from [{low}, {high})), got {first}")
 
 
 def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -14,6 +14,28 @@ def evaluation_track_seeds(first_track_seed: int, episodes: int) -> list[int]:
     return [first_track_seed + index for index in range(episodes)]
 
 
+def run_episode(agent: Any, env, seed: int, reset_options: dict[str, Any] | None = None, deterministic: bool = True,
+                after_step: Callable[[], Any] | None = None) -> tuple[float, int, dict[str, Any]]:
+    """Drive one episode from ``env.reset(seed=seed, options=reset_options)``.
+
+    :param after_step: called after every step (``env.render`` to watch it).
+    :return: the return, the number of steps, and the final step's ``info`` (the episode metrics).
+    """
+    observation, _ = env.reset(seed=int(seed), options=reset_options)
+    if hasattr(agent, "reset"):
+        agent.reset()
+    total, length, info, done = 0.0, 0, {}, False
+    while not done:
+        action, _ = agent.predict(observation, deterministic=deterministic)
+        observation, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        length += 1
+        if after_step is not None:
+            after_step()
+        done = terminated or truncated
+    return total, length, info
+
+
 def evaluate(agent: Any, env, track_seeds: Sequence[int], deterministic: bool = True) -> list[dict[str, Any]]:
     """One episode per track seed (reset seed = track seed, so episodes are reproducible).
 
@@ -22,16 +44,7 @@ def evaluate(agent: Any, env, track_seeds: Sequence[int], deterministic: bool = 
     """
     episodes = []
     for track_seed in track_seeds:
-        observation, _ = env.reset(seed=int(track_seed), options={"track_seed": int(track_seed)})
-        if hasattr(agent, "reset"):
-            agent.reset()
-        total, length, info, done = 0.0, 0, {}, False
-        while not done:
-            action, _ = agent.predict(observation, deterministic=deterministic)
-            observation, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
+        total, length, info = run_episode(agent, env, int(track_seed), {"track_seed": int(track_seed)}, deterministic)
         episodes.append({"track_seed": int(track_seed), "return": total, "episode_length": length,
                          **{key: info[key] for key in EPISODE_METRICS}})
     return episodes

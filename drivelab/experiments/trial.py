@@ -19,6 +19,7 @@ checkpoint: the model with its optimizer state, the replay buffer, and the step 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from typing import Any, Callable
 
 import yaml
 
+from drivelab.agents.presets import LEARNING_ALGOS
 from drivelab.experiments.config import ConfigError
 from drivelab.experiments.evaluation import CSV_COLUMNS, evaluate, evaluation_track_seeds, summarize
 
@@ -110,14 +112,14 @@ def _keep_evaluations_up_to(run_dir: Path, env_steps: int) -> None:
         return
     with path.open() as stream:
         rows = [row for row in csv.DictReader(stream) if int(row["env_steps"]) <= env_steps]
-    _write_evaluation_rows(path, rows, mode="w")
+    kept = io.StringIO()
+    writer = csv.DictWriter(kept, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, kept.getvalue())
 
 
-def _write_evaluation_rows(path: Path, rows: list[dict[str, Any]], mode: str = "a") -> None:
-    if mode == "w":
-        lines = [",".join(CSV_COLUMNS)] + [",".join(str(row[column]) for column in CSV_COLUMNS) for row in rows]
-        write_atomic(path, "\n".join(lines) + "\n")
-        return
+def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     new_file = not path.is_file()
     with path.open("a", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, extrasaction="ignore")
@@ -138,8 +140,7 @@ class Recorder:
         self.trial, self.run_dir, self.tracker, self.started = trial, run_dir, tracker, started
         evaluation = trial["evaluation"]
         self.track_seeds = evaluation_track_seeds(evaluation["first_track_seed"], evaluation["episodes"])
-        learning = trial["algo"] in ("ppo", "dqn")
-        self.env = make_env(trial["env_id"], trial["env_options"], trial["action"], scaled=learning)
+        self.env = make_env(trial["env_id"], trial["env_options"], trial["action"], scaled=trial["algo"] in LEARNING_ALGOS)
         self.seconds_evaluating = 0.0
         self.last: dict[str, float] | None = None
 
@@ -151,7 +152,7 @@ class Recorder:
         for steps in record_as or (env_steps,):
             rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index, **episode}
                     for index, episode in enumerate(episodes)]
-            _write_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows)
+            _append_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows)
             self.tracker.log_evaluation(steps, summary)
         self.last = summary
         return episodes
@@ -225,7 +226,7 @@ def run_trial(trial: dict[str, Any], run_dir: Path, *, progress_bar: bool = Fals
     try:
         tracker = WandbRun(trial, run_dir)
         recorder = Recorder(trial, run_dir, tracker, started)
-        if trial["algo"] in ("ppo", "dqn"):
+        if trial["algo"] in LEARNING_ALGOS:
             model, learn_seconds = _train(trial, run_dir, recorder, tracker, status, progress_bar, say)
             env_steps = int(model.num_timesteps)
         else:
@@ -326,7 +327,7 @@ def load_trained_agent(run_dir: Path):
     if not config_path.is_file():
         raise ValueError(f"{run_dir} is not a trial's run directory (no {CONFIG_FILE}); give rule_based, random or a run directory")
     trial = yaml.safe_load(config_path.read_text())
-    if trial.get("algo") not in ("ppo", "dqn"):
+    if trial.get("algo") not in LEARNING_ALGOS:
         raise ValueError(f"{run_dir} is a {trial.get('algo')} trial, which has no model; use --agent {trial.get('algo')}")
     if not model_path.is_file():
         raise ValueError(f"{run_dir} has no {MODEL_FILE} yet: the trial has not finished (run it again to resume)")
