@@ -301,6 +301,13 @@ class Road:
 
     def progress(self, s_from, s_to):
         """Signed arc length travelled from ``s_from`` to ``s_to`` (m); the shorter way round on a closed road."""
+        if type(s_from) is float and type(s_to) is float:
+            # Every decision step: Python's float % rounds exactly as np.mod does, without its overhead.
+            delta = s_to - s_from
+            if self.closed:
+                half = self.length_m / 2.0
+                delta = (delta + half) % self.length_m - half
+            return delta
         delta = np.asarray(s_to, dtype=float) - np.asarray(s_from, dtype=float)
         if self.closed:
             half = self.length_m / 2.0
@@ -353,6 +360,26 @@ class Road:
         """Curvature at ``s + distances_m`` (1/m): shape ``(K,)`` for scalar ``s``, ``(M, K)`` for ``M`` values of ``s``."""
         ahead = np.asarray(s, dtype=float)[..., None] + np.asarray(distances_m, dtype=float)
         return np.asarray(self._interp(ahead, self._curvature_ext))
+
+    def curvatures_ahead(self, s: float, distances_m: tuple[float, ...]) -> tuple[float, ...]:
+        """:meth:`preview_curvature` for one ``s``, as plain floats: the same numbers, bit for bit (the
+        interpolation is numpy's, written out), without numpy's per-call overhead. For callers that
+        preview every decision step."""
+        s_list, curvature, length = self._s_list, self._curvature_list, self.length_m
+        last = len(s_list) - 1
+        values = []
+        for distance in distances_m:
+            x = s + distance
+            x = x % length if self.closed else min(max(x, 0.0), length)
+            k = bisect.bisect_right(s_list, x) - 1
+            if k >= last:
+                values.append(curvature[last])
+            elif s_list[k] == x:
+                values.append(curvature[k])
+            else:
+                slope = (curvature[k + 1] - curvature[k]) / (s_list[k + 1] - s_list[k])
+                values.append(slope * (x - s_list[k]) + curvature[k])
+        return tuple(values)
 
     # ------------------------------------------------------------------ lanes
     def lane_center_d(self, lane: int) -> float:
@@ -413,6 +440,14 @@ class Road:
                     return found
             return FrenetPoint(*(float(v[0]) for v in self._project_many(pts, s_hint, window_m)))
         return self._project_many(pts, s_hint, window_m)
+
+    def project_point(self, x: float, y: float, s_hint: float, window_m: float = _DEFAULT_WINDOW_M) -> FrenetPoint:
+        """:meth:`project` of one point near a hint, for callers at simulation rate: plain floats in and
+        out, no array built. The same result as ``project(np.array([x, y]), s_hint, window_m)``."""
+        found = self._walk(x, y, s_hint, window_m)
+        if found is not None:
+            return found
+        return self.project(np.array([x, y]), s_hint=s_hint, window_m=window_m)
 
     def _nearest_vertex_s(self, p: np.ndarray) -> np.ndarray:
         x, y = self.points[:, 0], self.points[:, 1]
@@ -583,10 +618,16 @@ _MAX_SHRINKS = 60
 _STRAIGHT_WINDOW_M = 15.0
 
 
-def _radial_curve(theta: np.ndarray, amps: np.ndarray, phases: np.ndarray, harmonics: np.ndarray):
-    """Unit-scale radius r(θ) = 1 + Σ a_k cos(kθ + φ_k) and its first two derivatives (analytic)."""
+def _harmonic_basis(theta: np.ndarray, phases: np.ndarray, harmonics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of ``kθ + φ_k`` for every harmonic k: ``(K, len(θ))`` each. The expensive part of
+    :func:`_radial_curve`, computed once per θ grid and reused while the amplitudes shrink."""
     arg = harmonics[:, None] * theta[None, :] + phases[:, None]
-    cos, sin = np.cos(arg), np.sin(arg)
+    return np.cos(arg), np.sin(arg)
+
+
+def _radial_curve(basis: tuple[np.ndarray, np.ndarray], amps: np.ndarray, harmonics: np.ndarray):
+    """Unit-scale radius r(θ) = 1 + Σ a_k cos(kθ + φ_k) and its first two derivatives (analytic)."""
+    cos, sin = basis
     r = 1.0 + amps @ cos
     dr = -(amps * harmonics) @ sin
     ddr = -(amps * harmonics**2) @ cos
@@ -600,18 +641,43 @@ def _curve_geometry(theta, r, dr, ddr):
     dx = dr * cos - r * sin
     dy = dr * sin + r * cos
     heading = np.unwrap(np.arctan2(dy, dx))
-    curvature = (r**2 + 2.0 * dr**2 - r * ddr) / (r**2 + dr**2) ** 1.5
-    return points, heading, curvature
+    return points, heading, _curvature(r, dr, ddr)
 
 
-def _min_far_distance(points: np.ndarray, s: np.ndarray, length: float, min_separation_m: float) -> float:
-    """Smallest distance between two points whose arc-length separation (round the loop) exceeds ``min_separation_m``."""
-    diff = points[:, None, :] - points[None, :, :]
-    dist = np.hypot(diff[..., 0], diff[..., 1])
-    sep = np.abs(s[:, None] - s[None, :])
-    sep = np.minimum(sep, length - sep)
-    far = sep > min_separation_m
-    return float(dist[far].min()) if np.any(far) else math.inf
+def _curvature(r, dr, ddr):
+    """Signed curvature of the polar curve r(θ), from its analytic derivatives."""
+    return (r**2 + 2.0 * dr**2 - r * ddr) / (r**2 + dr**2) ** 1.5
+
+
+def _has_far_pair_within(points: np.ndarray, s: np.ndarray, length: float, min_separation_m: float,
+                         distance_m: float) -> bool:
+    """Whether two points whose arc-length separation (round the loop) exceeds ``min_separation_m`` lie
+    within ``distance_m`` of each other: a pinch between distant parts of the road.
+
+    Points are binned into square cells ``distance_m`` wide, so only pairs in the same or neighbouring
+    cells are measured: this runs for every track an episode draws, and measuring all n² pairs was
+    most of :func:`generate_track`'s time.
+    """
+    cells = np.floor(points / distance_m).astype(np.int64)
+    cells -= cells.min(axis=0)
+    width = int(cells[:, 1].max()) + 3  # row stride of the cell key, with room for the ±1 neighbours
+    keys = (cells[:, 0] + 1) * width + cells[:, 1] + 1
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    for offset in (-width - 1, -width, -width + 1, -1, 0, 1, width - 1, width, width + 1):
+        lo = np.searchsorted(sorted_keys, keys + offset, side="left")
+        counts = np.searchsorted(sorted_keys, keys + offset, side="right") - lo
+        first = np.repeat(np.arange(len(points)), counts)
+        if len(first) == 0:
+            continue
+        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        second = order[starts + np.arange(len(first))]
+        delta = points[first] - points[second]
+        close = delta[:, 0] ** 2 + delta[:, 1] ** 2 <= distance_m * distance_m
+        sep = np.abs(s[first[close]] - s[second[close]])
+        if np.any(np.minimum(sep, length - sep) > min_separation_m):
+            return True
+    return False
 
 
 def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
@@ -644,32 +710,33 @@ def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
     kappa_limit = spec.effective_max_curvature_1pm
     half = spec.road_half_width_m
     theta = np.linspace(0.0, _TWO_PI, _DENSE_SAMPLES, endpoint=False)
+    basis = _harmonic_basis(theta, phases, harmonics)
+    cos_theta, sin_theta = np.cos(theta), np.sin(theta)
     for _ in range(_MAX_SHRINKS):
-        r, dr, ddr = _radial_curve(theta, amps, phases, harmonics)
+        r, dr, ddr = _radial_curve(basis, amps, harmonics)
         speed = np.sqrt(r**2 + dr**2)  # |dc/dθ| at unit scale
         # Trapezoid rule on the periodic integrand (spectrally accurate).
         unit_length = float(speed.mean() * _TWO_PI)
         scale = spec.length_m / unit_length
-        _, _, kappa = _curve_geometry(theta, r, dr, ddr)
+        kappa = _curvature(r, dr, ddr)
         ok = np.all(r > 0.05) and np.max(np.abs(kappa)) / scale <= kappa_limit
         if ok:
             coarse = slice(None, None, 16)  # ~L/512 m apart: enough to see a pinch between distant parts
             s_coarse = np.concatenate([[0.0], np.cumsum(speed[coarse][:-1])]) * (_TWO_PI * 16 / _DENSE_SAMPLES) * scale
-            pts_coarse = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)[coarse] * scale
-            gap = _min_far_distance(pts_coarse, s_coarse, spec.length_m, math.pi * half + 4.0 * half)
-            ok = gap > 2.0 * half + spec.edge_clearance_m
+            pts_coarse = np.stack([r * cos_theta, r * sin_theta], axis=1)[coarse] * scale
+            ok = not _has_far_pair_within(pts_coarse, s_coarse, spec.length_m, math.pi * half + 4.0 * half,
+                                          2.0 * half + spec.edge_clearance_m)
         if ok:
             break
         amps = amps * _SHRINK
     else:  # pragma: no cover - the circle (amps → 0) always satisfies the TrackSpec's own feasibility check
         amps = amps * 0.0
-
-    r, dr, ddr = _radial_curve(theta, amps, phases, harmonics)
-    speed = np.sqrt(r**2 + dr**2)
-    scale = spec.length_m / float(speed.mean() * _TWO_PI)
+        r, dr, ddr = _radial_curve(basis, amps, harmonics)
+        speed = np.sqrt(r**2 + dr**2)
+        scale = spec.length_m / float(speed.mean() * _TWO_PI)
+        kappa = _curvature(r, dr, ddr)
 
     # Start on the straightest stretch: smallest mean |curvature| over ±_STRAIGHT_WINDOW_M.
-    _, _, kappa = _curve_geometry(theta, r, dr, ddr)
     ds_dense = speed * (_TWO_PI / _DENSE_SAMPLES) * scale
     half_window = max(1, int(_STRAIGHT_WINDOW_M / float(ds_dense.mean())))
     kernel = np.ones(2 * half_window + 1)
@@ -679,7 +746,7 @@ def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
     # Arc length as a function of θ from θ0 (cumulative trapezoid on a dense grid), then θ at uniform arc-length
     # stations by interpolation: spacing errors are far below a millimetre.
     fine = theta0 + np.linspace(0.0, _TWO_PI, 4 * _DENSE_SAMPLES + 1)
-    rf, drf, _ = _radial_curve(fine, amps, phases, harmonics)
+    rf, drf, _ = _radial_curve(_harmonic_basis(fine, phases, harmonics), amps, harmonics)
     speed_f = np.sqrt(rf**2 + drf**2) * scale
     arc = np.concatenate([[0.0], np.cumsum(0.5 * (speed_f[1:] + speed_f[:-1]) * np.diff(fine))])
     total = float(arc[-1])
@@ -687,7 +754,7 @@ def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
     stations = np.arange(n) * (total / n)
     th = np.interp(stations, arc, fine)
 
-    r, dr, ddr = _radial_curve(th, amps, phases, harmonics)
+    r, dr, ddr = _radial_curve(_harmonic_basis(th, phases, harmonics), amps, harmonics)
     points, heading, curvature = _curve_geometry(th, r, dr, ddr)
     points = points * scale
     curvature = curvature / scale

@@ -283,3 +283,39 @@ def test_heading_attribute_is_unwrapped_and_matches_points():
     mid = 0.5 * (road.heading[1:] + road.heading[:-1])
     assert np.max(np.abs(wrap_angle(chord_heading - mid))) < 1e-4
     assert math.isclose(road.length_m, road.s[-1] + np.linalg.norm(road.points[0] - road.points[-1]))
+
+
+def test_scalar_fast_paths_give_the_array_paths_numbers_bit_for_bit():
+    """The env calls project_point, curvatures_ahead and progress with plain floats every step; they
+    must agree exactly with project, preview_curvature and progress on arrays."""
+    road = generate_track(3, TrackSpec())
+    rng = np.random.default_rng(0)
+    distances = (0.0, 5.0, 10.0, 20.0, 30.0)
+    for s in rng.uniform(0.0, road.length_m, 300).tolist() + [0.0, road.length_m - 1e-9, road.s[17]]:
+        d = float(rng.uniform(-2.0, 2.0))
+        x, y = road.position(s, d).tolist()
+        hint = (s + float(rng.uniform(-3.0, 3.0))) % road.length_m
+        assert road.project_point(x, y, hint, 30.0) == road.project(np.array([x, y]), s_hint=hint, window_m=30.0)
+        assert road.curvatures_ahead(s, distances) == tuple(road.preview_curvature(s, np.array(distances)).tolist())
+        s_to = float(rng.uniform(0.0, road.length_m))
+        assert road.progress(s, s_to) == float(road.progress(np.array(s), np.array(s_to)))
+    opened = straight_road(50.0)
+    assert opened.curvatures_ahead(45.0, (0.0, 10.0)) == tuple(opened.preview_curvature(45.0, np.array([0.0, 10.0])).tolist())
+
+
+def test_the_pinch_check_finds_the_same_close_far_pairs_as_measuring_all_pairs():
+    from drivelab.planning.road import _has_far_pair_within
+
+    rng = np.random.default_rng(1)
+    found = 0
+    for _ in range(500):
+        n = int(rng.integers(2, 120))
+        points = rng.uniform(-40.0, 40.0, size=(n, 2)) * rng.uniform(0.05, 1.0)
+        s = np.sort(rng.uniform(0.0, 400.0, n))
+        separation, distance = float(rng.uniform(1.0, 150.0)), float(rng.uniform(0.2, 8.0))
+        gaps = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+        arc = np.abs(s[:, None] - s[None, :])
+        expected = bool(np.any((gaps <= distance) & (np.minimum(arc, 400.0 - arc) > separation)))
+        assert _has_far_pair_within(points, s, 400.0, separation, distance) == expected
+        found += expected
+    assert 25 < found < 475  # both answers were exercised
