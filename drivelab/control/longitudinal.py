@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from drivelab.control.pid import PID
 
@@ -11,9 +11,9 @@ from drivelab.control.pid import PID
 COMMAND_LIMITS = (-1.0, 1.0)
 
 
-@dataclass(frozen=True)
-class LongitudinalCommand:
-    """Pedal positions; at most one of them is non-zero.
+class LongitudinalCommand(NamedTuple):
+    """Pedal positions; at most one of them is non-zero. (A named tuple: the speed loop makes one
+    every physics step.)
 
     :param throttle: fraction of full throttle, in [0, 1].
     :param brake: fraction of full brake, in [0, 1].

@@ -21,16 +21,15 @@ positive gain drives the output up when the measurement is below the set-point.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 Limits = tuple[float | None, float | None]
 
 NO_LIMITS: Limits = (None, None)
+_ZERO_TERMS = (0.0, 0.0, 0.0, 0.0)
 
 
-@dataclass(frozen=True)
-class PIDTerms:
+class PIDTerms(NamedTuple):
     """The terms of one PID update; ``output`` is their sum clipped to the output limits.
 
     :param proportional: the P term (``kp * error``, or the accumulated term on measurement).
@@ -181,7 +180,7 @@ class PID:
     @property
     def components(self) -> PIDTerms:
         """The P, I, D and feed-forward terms of the last update (all zero before the first)."""
-        return self._terms
+        return PIDTerms(*self._terms)  # made when asked: updates run at physics rate, readers at display rate
 
     @property
     def last_output(self) -> float:
@@ -214,7 +213,7 @@ class PID:
         self._last_error: float | None = None
         self._start_output = None if output is None else _clamp(output, self._output_limits)
         self._last_output = 0.0 if self._start_output is None else self._start_output
-        self._terms = PIDTerms()
+        self._terms = _ZERO_TERMS
 
     def set_auto_mode(self, enabled: bool, last_output: float | None = None) -> None:
         """Switch between automatic (PID computes the output) and manual mode.
@@ -243,8 +242,11 @@ class PID:
             to hold the set-point); saturation and anti-windup take it into account.
         :return: the output, within ``output_limits``.
         """
-        check_dt(dt_s)
-        _check_finite(setpoint=setpoint, measurement=measurement, feedforward=feedforward)
+        # One comparison chain for the valid case; the helpers only build the error message.
+        if not (0.0 < dt_s < math.inf):
+            check_dt(dt_s)
+        if not (math.isfinite(setpoint) and math.isfinite(measurement) and math.isfinite(feedforward)):
+            _check_finite(setpoint=setpoint, measurement=measurement, feedforward=feedforward)
         error = setpoint - measurement
         if self.error_map is not None:
             error = self.error_map(error)
@@ -272,7 +274,7 @@ class PID:
 
         self._integral = integral
         self._last_output = _clamp(others + integral, self._output_limits)
-        self._terms = PIDTerms(proportional, integral, derivative, feedforward)
+        self._terms = (proportional, integral, derivative, feedforward)
         return self._last_output
 
     def _derivative_term(

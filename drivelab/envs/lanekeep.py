@@ -217,6 +217,11 @@ class LaneKeepEnv(gym.Env):
             self._tracks.move_to_end(seed)
         return road
 
+    def clear_track_cache(self) -> None:
+        """Forget the tracks built so far (the last ``TRACK_CACHE_SIZE`` are kept for reuse), so that the
+        next reset builds its track anew: benchmarks use it to pay for every track, as training does."""
+        self._tracks.clear()
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         o = self.options
@@ -227,19 +232,30 @@ class LaneKeepEnv(gym.Env):
         if requested is not None and not (isinstance(requested, (int, np.integer)) and requested >= 0):
             raise ValueError(f"{ENV_ID}: track_seed must be an integer >= 0, got {requested!r}")
         self.track_seed = int(requested) if requested is not None else int(self.np_random.integers(*o.track_seed_range))
-        self.road = self._track(self.track_seed)
-        self.world.clear()
-        self.world.set_road(self.road)
-        lane_d = self.road.lane_center_d(o.lane)
+        road = self.road = self._track(self.track_seed)
+        lane_d = road.lane_center_d(o.lane)
         d0 = lane_d + self.np_random.uniform(-1, 1) * o.initial_offset_max_m
-        heading0 = float(self.road.heading_at(0.0)) + self.np_random.uniform(-1, 1) * o.initial_heading_max_rad
-        x0, y0 = self.road.position(0.0, d0)
-        self.ego = self.world.add_vehicle(self.vehicle_spec, x_m=float(x0), y_m=float(y0), yaw_rad=heading0,
-                                          speed_mps=o.initial_speed_mps)
+        heading0 = float(road.heading_at(0.0)) + self.np_random.uniform(-1, 1) * o.initial_heading_max_rad
+        x0, y0 = road.position(0.0, d0)
+        pose = dict(x_m=float(x0), y_m=float(y0), yaw_rad=heading0, speed_mps=o.initial_speed_mps)
+        world = self.world
+        # Headless, the world goes back to its snapshot (ground and car, as built) in a fraction of a
+        # millisecond. A camera also sees the road's meshes, which change with the track, so then the
+        # world is built anew. Either way the car is built at the origin and then placed, so both
+        # paths give the same state, bit for bit (tests/envs/test_lanekeep.py checks it).
+        if self.render_mode is not None or not world.restore_snapshot():
+            world.clear()
+            self.ego = world.add_vehicle(self.vehicle_spec)
+            if self.render_mode is None:
+                world.save_snapshot()
+        self.ego.place(**pose)
+        world.set_road(road)
         self.speed_controller.reset()
         if self.render_mode is not None:
-            self.world.ensure_road_visuals()
+            world.ensure_road_visuals()
         self.route_length_m = o.laps * self.road.length_m
+        self._lane_d = lane_d
+        self._road_limit_m = self.road.half_width_m + self.road.shoulder_m
         self._progress_m = 0.0
         self._steps = 0
         self._sum_sq_lane_offset = 0.0
@@ -251,58 +267,50 @@ class LaneKeepEnv(gym.Env):
 
     def _sense(self) -> None:
         """Read the ego car's state and place it on the road (ground-truth sensing)."""
-        self.vehicle_state = self.ego.state()
-        hint = getattr(self, "_s_m", None) if self._steps else None
-        frenet = self.road.project(np.array([self.vehicle_state.x_m, self.vehicle_state.y_m]), s_hint=hint,
-                                   window_m=None if hint is None else 30.0)
+        state = self.vehicle_state = self.ego.state()
+        if self._steps:
+            frenet = self.road.project_point(state.x_m, state.y_m, self._s_m, window_m=30.0)
+        else:
+            frenet = self.road.project(np.array([state.x_m, state.y_m]))
         self._s_m, self._d_m = float(frenet.s), float(frenet.d)
         self._lane_heading = float(frenet.heading)
 
     def _driving_state(self) -> DrivingState:
         state = self.vehicle_state
         heading_error = (state.yaw_rad - self._lane_heading + math.pi) % (2 * math.pi) - math.pi
-        preview = self.road.preview_curvature(self._s_m, np.asarray(self.options.curvature_preview_m))
-        return DrivingState(
-            lateral_offset_m=self._d_m - self.road.lane_center_d(self.options.lane),
-            heading_error_rad=heading_error,
-            speed_mps=state.speed_mps,
-            yaw_rate_radps=state.yaw_rate_radps,
-            steer_rad=state.steer_rad,
-            preview_curvature_1pm=tuple(float(k) for k in np.atleast_1d(preview)),
-        )
+        return DrivingState(self._d_m - self._lane_d, heading_error, state.speed_mps, state.yaw_rate_radps,
+                            state.steer_rad, self.road.curvatures_ahead(self._s_m, self.options.curvature_preview_m))
 
     def _observe(self) -> np.ndarray:
         self.driving_state = self._driving_state()
         return self.observation_mode.observe(self.driving_state)
 
     def step(self, action):
-        if self.ego is None:
+        ego = self.ego
+        if ego is None:
             raise RuntimeError(f"{ENV_ID}: call reset() before step()")
         command = self.action_mode.command(action)
-        ego, world, o = self.ego, self.world, self.options
+        world, o = self.world, self.options
         ego.steer(command.steer_rad)
-        if not command.speed_controlled:
+        if command.throttle is None:
+            self._hold_speed(command.steer_rad)
+        else:
             ego.drive(command.throttle, command.brake)
             self._last_command = (command.steer_rad, command.throttle, command.brake)
-        yaw = self.vehicle_state.yaw_rad
-        for _ in range(self.substeps):
-            if command.speed_controlled:
-                longitudinal = self.speed_controller.update(o.target_speed_mps, ego.forward_speed_mps(yaw), world.dt_s)
-                ego.drive(longitudinal.throttle, longitudinal.brake)
-                self._last_command = (command.steer_rad, longitudinal.throttle, longitudinal.brake)
-            world.step_physics()
+            world.step_physics(self.substeps)
         s_before = self._s_m
         self._steps += 1
         self._sense()
-        progress_m = self.road.progress(s_before, self._s_m)
+        road, state = self.road, self.vehicle_state
+        progress_m = road.progress(s_before, self._s_m)
         self._progress_m += progress_m
-        lane_offset = self._d_m - self.road.lane_center_d(o.lane)
+        lane_offset = self._d_m - self._lane_d
         self._sum_sq_lane_offset += lane_offset**2
         self._max_abs_lane_offset = max(self._max_abs_lane_offset, abs(lane_offset))
-        self._sum_speed += self.vehicle_state.speed_mps
+        self._sum_speed += state.speed_mps
 
-        off_road = not bool(self.road.on_road(self._d_m))
-        rolled_over = max(abs(self.vehicle_state.roll_rad), abs(self.vehicle_state.pitch_rad)) > ROLLOVER_LIMIT_RAD
+        off_road = not abs(self._d_m) <= self._road_limit_m  # NaN counts as off the road
+        rolled_over = max(abs(state.roll_rad), abs(state.pitch_rad)) > ROLLOVER_LIMIT_RAD
         route_done = self._progress_m >= self.route_length_m
         terminated = off_road or rolled_over or route_done
         truncated = not terminated and self._steps * self.decision_dt_s >= o.max_episode_s - 1e-9
@@ -317,6 +325,22 @@ class LaneKeepEnv(gym.Env):
         if terminated or truncated:
             info.update(self.episode_metrics(off_road=off_road, rolled_over=rolled_over))
         return observation, float(reward), terminated, truncated, info
+
+    def _hold_speed(self, steer_rad: float) -> None:
+        """The decision period's physics steps, with the speed PID closing its loop at physics rate."""
+        ego, target, dt_s = self.ego, self.options.target_speed_mps, self.world.dt_s
+        yaw = self.vehicle_state.yaw_rad
+        update, drive, step = self.speed_controller.update, ego.drive, self.world.step_physics
+        # The first measurement is the one sensed at the end of the last step: no physics ran since,
+        # and it is the speed along the same yaw, so it saves a PyBullet query (a tenth of the loop's cost).
+        speed_mps = self.vehicle_state.speed_mps
+        for substep in range(self.substeps):
+            if substep:
+                speed_mps = ego.forward_speed_mps(yaw)
+            pedals = update(target, speed_mps, dt_s)
+            drive(pedals.throttle, pedals.brake)
+            step()
+        self._last_command = (steer_rad, pedals.throttle, pedals.brake)
 
     def episode_metrics(self, *, off_road: bool, rolled_over: bool) -> dict[str, Any]:
         steps = max(self._steps, 1)

@@ -11,18 +11,18 @@ New modes (a manoeuvre mode carried out by the planner, for example) register in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
 
 
-@dataclass(frozen=True)
-class VehicleCommand:
+class VehicleCommand(NamedTuple):
     """What the vehicle's actuators get for the next decision period.
 
     ``throttle``/``brake`` are ``None`` when the speed controller is to hold the target speed.
+    (A named tuple rather than a frozen dataclass: one is made every env step, and a tuple is made
+    in a third of the time.)
     """
 
     steer_rad: float
@@ -37,8 +37,16 @@ class VehicleCommand:
 def _finite_action(action, space: spaces.Space) -> np.ndarray:
     array = np.asarray(action, dtype=np.float64)
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"action must be finite, got {np.asarray(action).tolist()}: NaN and inf are not allowed")
+        _raise_not_finite(action)
     return array
+
+
+def _raise_not_finite(action) -> None:
+    raise ValueError(f"action must be finite, got {np.asarray(action).tolist()}: NaN and inf are not allowed")
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
 
 
 class ActionMode:
@@ -61,6 +69,13 @@ class DirectAction(ActionMode):
         self.space = spaces.Box(np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32))
 
     def command(self, action) -> VehicleCommand:
+        if type(action) is np.ndarray and action.shape == (3,):
+            # What agents pass every step: plain float arithmetic, the same numbers as the numpy path below.
+            steer, throttle, brake = action.tolist()
+            if not (math.isfinite(steer) and math.isfinite(throttle) and math.isfinite(brake)):
+                _raise_not_finite(action)
+            return VehicleCommand(_clip(steer, -1.0, 1.0) * self.max_steer_rad, _clip(throttle, 0.0, 1.0),
+                                  _clip(brake, 0.0, 1.0))
         array = _finite_action(action, self.space).reshape(-1)
         if array.shape != (3,):
             raise ValueError(f"action for action='direct' must have 3 values (steer, throttle, brake), got {array.shape[0]}")
@@ -78,6 +93,11 @@ class SteerAction(ActionMode):
         self.space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
 
     def command(self, action) -> VehicleCommand:
+        if type(action) is np.ndarray and action.shape == (1,):
+            steer = action.item()  # the common case, without numpy's per-call overhead; same numbers
+            if not math.isfinite(steer):
+                _raise_not_finite(action)
+            return VehicleCommand(_clip(steer, -1.0, 1.0) * self.max_steer_rad)
         array = _finite_action(action, self.space).reshape(-1)
         if array.shape != (1,):
             raise ValueError(f"action for action='steer' must have 1 value (steer), got {array.shape[0]}")
@@ -92,8 +112,15 @@ class DiscreteSteerAction(ActionMode):
     def __init__(self, max_steer_rad: float, steer_levels: int, **_: object) -> None:
         self.space = spaces.Discrete(steer_levels)
         self.angles_rad = np.linspace(-max_steer_rad, max_steer_rad, steer_levels)
+        self._angles = self.angles_rad.tolist()
 
     def command(self, action) -> VehicleCommand:
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < len(self._angles):
+            return VehicleCommand(self._angles[action])
+        if type(action) is np.ndarray and action.size == 1 and action.dtype.kind in "iu":
+            index = action.item()
+            if 0 <= index < len(self._angles):
+                return VehicleCommand(self._angles[index])
         array = _finite_action(action, self.space).reshape(-1)
         index = float(array[0]) if array.size == 1 else math.nan
         if array.size != 1 or index != int(index) or not 0 <= index < self.space.n:

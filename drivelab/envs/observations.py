@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 from gymnasium import spaces
 
 
-@dataclass(frozen=True)
-class DrivingState:
+class DrivingState(NamedTuple):
     """Road-relative state of the ego car (the perception stage's output type).
+
+    A named tuple (immutable, fields by name), made every decision step.
 
     :param lateral_offset_m: signed offset of the car's centre from the centre of its lane, left positive.
     :param heading_error_rad: car yaw minus lane tangent yaw, wrapped to (−π, π].
@@ -65,6 +66,9 @@ class StateObservation:
         ) + tuple(Feature(f"curvature_{d:g}m_1pm", -1.0, 1.0, scale=0.03) for d in self.preview_m)
         self._low = np.array([f.low for f in self.features], dtype=np.float32)
         self._high = np.array([f.high for f in self.features], dtype=np.float32)
+        # The float32 bounds as Python floats (exactly): a value clipped to them stays inside them once
+        # rounded to float32, because rounding to the nearest float32 never crosses a float32.
+        self._bounds = tuple(zip(self._low.tolist(), self._high.tolist()))
         self.space = spaces.Box(self._low, self._high, dtype=np.float32)
         self.scales = np.array([f.scale for f in self.features], dtype=np.float32)
 
@@ -73,13 +77,9 @@ class StateObservation:
         return tuple(f.name for f in self.features)
 
     def observe(self, state: DrivingState) -> np.ndarray:
-        vector = np.array(
-            [state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps, state.steer_rad,
-             *state.preview_curvature_1pm],
-            dtype=np.float64,
-        )
-        # Clipping in float64 then casting can round past a float32 bound; clip again after the cast.
-        return np.clip(np.clip(vector, self._low, self._high).astype(np.float32), self._low, self._high)
+        values = (state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps, state.steer_rad,
+                  *state.preview_curvature_1pm)
+        return np.array([min(max(value, low), high) for value, (low, high) in zip(values, self._bounds)], dtype=np.float32)
 
     def decode(self, observation: np.ndarray) -> DrivingState:
         """The inverse of :meth:`observe` (up to clipping): lets drivers read observations by name."""

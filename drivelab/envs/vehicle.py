@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ class VehicleSpec:
     linear_damping: float = 0.01  # stands in for aerodynamic drag and rolling resistance
 
 
-@dataclass(frozen=True)
-class VehicleState:
-    """Kinematic state of the chassis (reference point: the chassis centre)."""
+class VehicleState(NamedTuple):
+    """Kinematic state of the chassis (reference point: the chassis centre).
+
+    A named tuple: the env reads one every decision step, and it is made in a third of a frozen
+    dataclass's time.
+    """
 
     x_m: float
     y_m: float
@@ -103,7 +107,12 @@ class Vehicle:
         self.client = client
         self.spec = spec
         self._steer_command_rad = 0.0
+        self._servo_set = False
         self.body_id = self._build(x_m, y_m, yaw_rad, color)
+        self._motor_command: tuple[float, float] | None = None  # the (throttle, brake) the wheel motors hold
+        self._wheels = list(ALL_WHEELS)
+        self._get_velocity = client.getBaseVelocity
+        self._set_motors = client.setJointMotorControlArray
         self._release_wheels()
         self.set_speed(speed_mps, yaw_rad)
 
@@ -162,6 +171,18 @@ class Vehicle:
         )
         self.steer(0.0)
 
+    def place(self, *, x_m: float, y_m: float, yaw_rad: float, speed_mps: float = 0.0) -> None:
+        """Put the car at a pose, at rest or rolling forward, with every joint and actuator as a car
+        just built there would have them (steering centred, wheels free, no motor torque)."""
+        c, s = self.client, self.spec
+        c.resetBasePositionAndOrientation(self.body_id, [x_m, y_m, s.wheel_radius_m + s.body_height_m / 2],
+                                          c.getQuaternionFromEuler([0, 0, yaw_rad]))
+        for joint in STEER_JOINTS + ALL_WHEELS:
+            c.resetJointState(self.body_id, joint, 0.0, 0.0)
+        self._steer_command_rad, self._servo_set, self._motor_command = 0.0, False, None
+        self._release_wheels()
+        self.set_speed(speed_mps, yaw_rad)
+
     def set_speed(self, speed_mps: float, yaw_rad: float) -> None:
         """Set the chassis moving forward at ``speed_mps`` with wheels rolling to match."""
         c = self.client
@@ -183,7 +204,10 @@ class Vehicle:
         """Command the steering servo (clipped to ±max_steer_rad; the servo's rate is limited)."""
         s = self.spec
         steer_rad = min(max(float(steer_rad), -s.max_steer_rad), s.max_steer_rad)
+        if steer_rad == self._steer_command_rad and self._servo_set:
+            return  # the servos already hold this target: setting it again changes nothing
         self._steer_command_rad = steer_rad
+        self._servo_set = True
         left, right = self.ackermann_angles(steer_rad)
         # Per-joint calls: only setJointMotorControl2 takes a maximum servo velocity (the steering rate).
         for joint, angle in zip(STEER_JOINTS, (left, right)):
@@ -197,19 +221,23 @@ class Vehicle:
 
         Brake overrides throttle on the driven wheels: with brake > 0 they are braked.
         """
-        s, p = self.spec, self._p
+        s = self.spec
         # min/max, not np.clip: this runs at physics rate and np.clip on scalars costs ~10 µs.
         throttle = min(max(float(throttle), 0.0), 1.0)
         brake = min(max(float(brake), 0.0), 1.0)
+        command = (throttle, brake)
+        if command == self._motor_command:
+            return  # the motors already hold it (full throttle while accelerating, coasting, parked)
+        self._motor_command = command
         brake_torque = brake * s.max_brake_torque_nm
         if brake > 0.0:
             rear_target, rear_force = 0.0, brake_torque
         else:
             rear_target, rear_force = s.max_wheel_speed_mps / s.wheel_radius_m, throttle * s.max_drive_torque_nm
-        self.client.setJointMotorControlArray(
+        self._set_motors(
             self.body_id,
-            list(ALL_WHEELS),
-            p.VELOCITY_CONTROL,
+            self._wheels,
+            self._p.VELOCITY_CONTROL,
             targetVelocities=[0.0, 0.0, rear_target, rear_target],
             forces=[brake_torque, brake_torque, rear_force, rear_force],
         )
@@ -220,24 +248,16 @@ class Vehicle:
 
     def forward_speed_mps(self, yaw_rad: float) -> float:
         """Chassis speed along ``yaw_rad`` (cheap: one PyBullet call, for controllers at physics rate)."""
-        (vx, vy, _), _ = self.client.getBaseVelocity(self.body_id)
+        (vx, vy, _), _ = self._get_velocity(self.body_id)
         return vx * math.cos(yaw_rad) + vy * math.sin(yaw_rad)
 
     def state(self) -> VehicleState:
         c = self.client
         (x, y, _), orn = c.getBasePositionAndOrientation(self.body_id)
         roll, pitch, yaw = c.getEulerFromQuaternion(orn)
-        (vx, vy, _), (_, _, yaw_rate) = c.getBaseVelocity(self.body_id)
+        (vx, vy, _), (_, _, yaw_rate) = self._get_velocity(self.body_id)
         cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
-        left, right = (state[0] for state in c.getJointStates(self.body_id, list(STEER_JOINTS)))
-        return VehicleState(
-            x_m=x,
-            y_m=y,
-            yaw_rad=yaw,
-            speed_mps=vx * cos_yaw + vy * sin_yaw,
-            lateral_speed_mps=-vx * sin_yaw + vy * cos_yaw,
-            yaw_rate_radps=yaw_rate,
-            roll_rad=roll,
-            pitch_rad=pitch,
-            steer_rad=0.5 * (left + right),
-        )
+        (left, *_), (right, *_) = c.getJointStates(self.body_id, STEER_JOINTS)
+        # Positional: x, y, yaw, speed, lateral speed, yaw rate, roll, pitch, steer (the field order).
+        return VehicleState(x, y, yaw, vx * cos_yaw + vy * sin_yaw, -vx * sin_yaw + vy * cos_yaw, yaw_rate, roll, pitch,
+                            0.5 * (left + right))
