@@ -1,9 +1,16 @@
 """Benchmarks, each measured against a reference run in the same process.
 
-``bench_env``: DriveLab/LaneKeep-v0 driven by the rule-based driver, side by side with
-highway-env's ``highway-fast-v0`` (the peer, when the dev extra is installed) and with raw PyBullet
-``stepSimulation`` on the same scene (the physical ceiling). All run one after the other in this
-process on one core, each for the same wall time.
+``bench_env``: DriveLab/LaneKeep-v0 on its own, side by side with highway-env's ``highway-fast-v0``
+(the peer, when the dev extra is installed, driven by seeded random actions) and with raw PyBullet
+``stepSimulation`` on the same scene (the physical ceiling); and LaneKeep again with the rule-based
+driver's time included. All run in this process on one core, interleaved in short rounds so that
+the machine's drift from minute to minute touches each of them alike.
+
+"On its own" means with replayed actions: the rule-based driver drives a few laps first (not timed),
+and the env then replays its recorded actions. Since the env is deterministic, the replay drives
+the very same laps, so the figure is the env's cost on a realistic episode (about 850 decisions a
+lap), not a random agent's: random steering leaves the road within a second and would measure
+resets. Every replayed episode builds its track anew, as training does (a new track each episode).
 
 Two ratios, because the envs decide at different rates: env steps per second (what an RL
 algorithm's sample throughput sees) and simulated seconds per wall second (the real-time factor).
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 PEER_ID = "highway-fast-v0"
+REPLAYED_EPISODES = 3  # laps the driver records before the timing starts (reset seeds 0, 1, 2)
 
 
 def machine_description() -> dict[str, Any]:
@@ -37,51 +45,85 @@ def machine_description() -> dict[str, Any]:
             "date": datetime.date.today().isoformat()}
 
 
-def _timed_loop(step: Callable[[], None], seconds: float) -> tuple[int, float]:
-    """Call ``step`` until ``seconds`` of wall time have passed; checks the clock every 50 calls."""
-    count, start = 0, time.perf_counter()
-    while True:
-        for _ in range(50):
-            step()
-        count += 50
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return count, elapsed
+class _Measurement:
+    """Steps and wall time of one workload, accumulated over the rounds it runs in."""
+
+    def __init__(self, step: Callable[[], None]) -> None:
+        self.step, self.steps, self.seconds = step, 0, 0.0
+
+    def run(self, seconds: float) -> None:
+        """Call ``step`` until ``seconds`` of wall time have passed; checks the clock every 50 calls."""
+        step, count, start = self.step, 0, time.perf_counter()
+        while True:
+            for _ in range(50):
+                step()
+            count += 50
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                self.steps += count
+                self.seconds += elapsed
+                return
+
+    @property
+    def per_second(self) -> float:
+        return self.steps / self.seconds
 
 
-def bench_lanekeep(seconds: float) -> dict[str, Any]:
+def _lanekeep_workloads() -> tuple[Callable[[], None], Callable[[], None], Any, list[int], Callable[[], None]]:
+    """The replayed env, the env with the driver, the env's unwrapped base, episode lengths, and a closer."""
     import gymnasium as gym
 
     import drivelab  # noqa: F401
     from drivelab.agents.rule_based import RuleBasedDriver
 
-    env = gym.make("DriveLab/LaneKeep-v0", action="steer")
-    driver = RuleBasedDriver.for_env(env)
-    base = env.unwrapped
-    state = {"observation": env.reset(seed=0)[0], "episodes": 0}
+    replay_env = gym.make("DriveLab/LaneKeep-v0", action="steer")
+    recorder = RuleBasedDriver.for_env(replay_env)
+    episodes: list[tuple[int, list]] = []
+    for seed in range(REPLAYED_EPISODES):
+        observation, _ = replay_env.reset(seed=seed)
+        recorder.reset()
+        actions, done = [], False
+        while not done:
+            action, _ = recorder.predict(observation)
+            actions.append(action)
+            observation, _, terminated, truncated, _ = replay_env.step(action)
+            done = terminated or truncated
+        episodes.append((seed, actions))
+    base = replay_env.unwrapped
+    replay = {"episode": 0, "index": 0}
+    base.clear_track_cache()
+    replay_env.reset(seed=episodes[0][0])
 
-    def step() -> None:
-        action, _ = driver.predict(state["observation"])
-        observation, _, terminated, truncated, _ = env.step(action)
+    def replay_step() -> None:
+        seed, actions = episodes[replay["episode"]]
+        replay_env.step(actions[replay["index"]])
+        replay["index"] += 1
+        if replay["index"] == len(actions):  # the recorded episode ended here, and so does the replay
+            replay["episode"] = (replay["episode"] + 1) % len(episodes)
+            replay["index"] = 0
+            base.clear_track_cache()  # a new track each episode, as in training
+            replay_env.reset(seed=episodes[replay["episode"]][0])
+
+    driven_env = gym.make("DriveLab/LaneKeep-v0", action="steer")
+    driver = RuleBasedDriver.for_env(driven_env)
+    driven = {"observation": driven_env.reset(seed=0)[0]}
+
+    def driven_step() -> None:
+        action, _ = driver.predict(driven["observation"])
+        observation, _, terminated, truncated, _ = driven_env.step(action)
         if terminated or truncated:
-            state["episodes"] += 1
-            observation, _ = env.reset()
+            observation, _ = driven_env.reset()
             driver.reset()
-        state["observation"] = observation
+        driven["observation"] = observation
 
-    steps, elapsed = _timed_loop(step, seconds)
-    env.close()
-    steps_per_s = steps / elapsed
-    return {
-        "steps_per_s": steps_per_s,
-        "sim_seconds_per_s": steps_per_s * base.decision_dt_s,
-        "decision_hz": base.options.decision_hz,
-        "physics_hz": base.options.physics_hz,
-        "episodes_finished": state["episodes"],
-    }
+    def close() -> None:
+        replay_env.close()
+        driven_env.close()
+
+    return replay_step, driven_step, base, [len(actions) for _, actions in episodes], close
 
 
-def bench_ceiling(seconds: float) -> dict[str, Any]:
+def _ceiling_workload() -> tuple[Callable[[], None], Callable[[], None]]:
     """Raw ``stepSimulation`` on LaneKeep's scene: the ground, a track, the car driving a steady circle."""
     from drivelab.envs.lanekeep import LaneKeepOptions
     from drivelab.envs.world import PhysicsSettings, World
@@ -95,18 +137,10 @@ def bench_ceiling(seconds: float) -> dict[str, Any]:
     car = world.add_vehicle(x_m=float(x), y_m=float(y), yaw_rad=float(road.heading_at(0.0)), speed_mps=options.target_speed_mps)
     car.steer(0.05)
     car.drive(0.1, 0.0)
-    physics_steps, elapsed = _timed_loop(world.client.stepSimulation, seconds)
-    world.close()
-    physics_steps_per_s = physics_steps / elapsed
-    substeps = options.physics_hz / options.decision_hz
-    return {
-        "physics_steps_per_s": physics_steps_per_s,
-        "steps_per_s": physics_steps_per_s / substeps,
-        "sim_seconds_per_s": physics_steps_per_s / options.physics_hz,
-    }
+    return world.client.stepSimulation, world.close
 
 
-def bench_peer(seconds: float) -> dict[str, Any] | None:
+def _peer_workload() -> tuple[Callable[[], None], dict[str, Any], Callable[[], None]] | None:
     """highway-fast-v0 with seeded random actions; ``None`` when highway-env is not installed."""
     try:
         import gymnasium as gym
@@ -116,83 +150,109 @@ def bench_peer(seconds: float) -> dict[str, Any] | None:
     env = gym.make(PEER_ID)
     env.reset(seed=0)
     env.action_space.seed(0)
-    config = env.unwrapped.config
 
     def step() -> None:
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
             env.reset()
 
-    steps, elapsed = _timed_loop(step, seconds)
-    env.close()
-    steps_per_s = steps / elapsed
-    return {
-        "steps_per_s": steps_per_s,
-        "sim_seconds_per_s": steps_per_s / config["policy_frequency"],
-        "decision_hz": config["policy_frequency"],
-        "physics_hz": config["simulation_frequency"],
-    }
+    return step, env.unwrapped.config, env.close
 
 
-def bench_env(seconds: float = 10.0, with_peer: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Measure LaneKeep, the peer and the ceiling; return the figures and their ratios."""
+def bench_env(seconds: float = 10.0, with_peer: bool = True, rounds: int = 5,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Measure LaneKeep (replayed, and with its driver), the ceiling and the peer; return the figures and ratios.
+
+    :param seconds: wall time given to each workload, split over ``rounds`` interleaved rounds.
+    """
     say = progress or (lambda _message: None)
-    say(f"measuring DriveLab/LaneKeep-v0 with the rule-based driver for {seconds:g} s ...")
-    ours = bench_lanekeep(seconds)
-    say(f"measuring raw PyBullet stepSimulation on the same scene for {seconds:g} s ...")
-    ceiling = bench_ceiling(seconds)
-    peer = None
-    if with_peer:
-        say(f"measuring {PEER_ID} for {seconds:g} s ...")
-        peer = bench_peer(seconds)
-        if peer is None:
-            say("highway-env is not installed (pip install -e '.[dev]'): no peer figures")
+    say(f"recording {REPLAYED_EPISODES} laps of the rule-based driver to replay ...")
+    replay_step, driven_step, base, episode_lengths, close_lanekeep = _lanekeep_workloads()
+    ceiling_step, close_ceiling = _ceiling_workload()
+    workloads = {"lanekeep": _Measurement(replay_step), "with_driver": _Measurement(driven_step),
+                 "ceiling": _Measurement(ceiling_step)}
+    peer = _peer_workload() if with_peer else None
+    if with_peer and peer is None:
+        say("highway-env is not installed (pip install -e '.[dev]'): no peer figures")
+    if peer is not None:
+        workloads["peer"] = _Measurement(peer[0])
+    say(f"measuring {', '.join(workloads)} for {seconds:g} s each, in {rounds} interleaved rounds ...")
+    try:
+        for _ in range(rounds):
+            for measurement in workloads.values():
+                measurement.run(seconds / rounds)
+    finally:
+        close_lanekeep()
+        close_ceiling()
+        if peer is not None:
+            peer[2]()
+    decision_hz, physics_hz = base.options.decision_hz, base.options.physics_hz
+    ours = workloads["lanekeep"].per_second
+    with_driver = workloads["with_driver"].per_second
+    ceiling_physics = workloads["ceiling"].per_second
+    ceiling = ceiling_physics / (physics_hz / decision_hz)
     result: dict[str, Any] = {
         "env": "DriveLab/LaneKeep-v0",
-        "agent": "rule_based",
+        "actions": "replayed (the rule-based driver's, recorded first)",
         "seconds_per_measurement": seconds,
-        "steps_per_s": ours["steps_per_s"],
-        "sim_seconds_per_s": ours["sim_seconds_per_s"],
-        "decision_hz": ours["decision_hz"],
-        "physics_hz": ours["physics_hz"],
-        "ceiling_steps_per_s": ceiling["steps_per_s"],
-        "ceiling_physics_steps_per_s": ceiling["physics_steps_per_s"],
-        "ceiling_sim_seconds_per_s": ceiling["sim_seconds_per_s"],
-        "fraction_of_ceiling": ours["steps_per_s"] / ceiling["steps_per_s"],
+        "rounds": rounds,
+        "replayed_episode_lengths": episode_lengths,
+        "steps_per_s": ours,
+        "sim_seconds_per_s": ours / decision_hz,
+        "decision_hz": decision_hz,
+        "physics_hz": physics_hz,
+        "ceiling_steps_per_s": ceiling,
+        "ceiling_physics_steps_per_s": ceiling_physics,
+        "ceiling_sim_seconds_per_s": ceiling_physics / physics_hz,
+        "fraction_of_ceiling": ours / ceiling,
+        "with_driver_steps_per_s": with_driver,
+        "with_driver_sim_seconds_per_s": with_driver / decision_hz,
+        "with_driver_fraction_of_ceiling": with_driver / ceiling,
         "peer": PEER_ID if peer else None,
-        "peer_steps_per_s": peer["steps_per_s"] if peer else None,
-        "peer_sim_seconds_per_s": peer["sim_seconds_per_s"] if peer else None,
-        "peer_decision_hz": peer["decision_hz"] if peer else None,
-        "peer_physics_hz": peer["physics_hz"] if peer else None,
-        "ratio_vs_peer": ours["steps_per_s"] / peer["steps_per_s"] if peer else None,
-        "rtf_ratio_vs_peer": ours["sim_seconds_per_s"] / peer["sim_seconds_per_s"] if peer else None,
+        "peer_steps_per_s": None, "peer_sim_seconds_per_s": None, "peer_decision_hz": None, "peer_physics_hz": None,
+        "ratio_vs_peer": None, "rtf_ratio_vs_peer": None, "with_driver_ratio_vs_peer": None,
         "machine": machine_description(),
     }
+    if peer is not None:
+        config = peer[1]
+        peer_rate = workloads["peer"].per_second
+        peer_sim = peer_rate / config["policy_frequency"]
+        result.update(
+            peer_steps_per_s=peer_rate, peer_sim_seconds_per_s=peer_sim,
+            peer_decision_hz=config["policy_frequency"], peer_physics_hz=config["simulation_frequency"],
+            ratio_vs_peer=ours / peer_rate, rtf_ratio_vs_peer=(ours / decision_hz) / peer_sim,
+            with_driver_ratio_vs_peer=with_driver / peer_rate,
+        )
     return result
 
 
 def format_env_bench(result: dict[str, Any]) -> str:
     lines = [
-        f"{'env':<34}{'steps/s':>10}{'sim s/s':>10}{'decide Hz':>11}{'physics Hz':>12}",
-        f"{'DriveLab/LaneKeep-v0 (rule-based)':<34}{result['steps_per_s']:>10.0f}{result['sim_seconds_per_s']:>10.1f}"
+        f"{'workload':<40}{'steps/s':>10}{'sim s/s':>10}{'decide Hz':>11}{'physics Hz':>12}",
+        f"{'DriveLab/LaneKeep-v0 (replayed actions)':<40}{result['steps_per_s']:>10.0f}{result['sim_seconds_per_s']:>10.1f}"
         f"{result['decision_hz']:>11g}{result['physics_hz']:>12g}",
+        f"{'DriveLab/LaneKeep-v0 + rule-based driver':<40}{result['with_driver_steps_per_s']:>10.0f}"
+        f"{result['with_driver_sim_seconds_per_s']:>10.1f}{result['decision_hz']:>11g}{result['physics_hz']:>12g}",
     ]
     if result["peer"]:
         lines.append(
-            f"{result['peer'] + ' (random actions)':<34}{result['peer_steps_per_s']:>10.1f}{result['peer_sim_seconds_per_s']:>10.1f}"
+            f"{result['peer'] + ' (random actions)':<40}{result['peer_steps_per_s']:>10.1f}{result['peer_sim_seconds_per_s']:>10.1f}"
             f"{result['peer_decision_hz']:>11g}{result['peer_physics_hz']:>12g}"
         )
     lines.append(
-        f"{'raw PyBullet stepSimulation':<34}{result['ceiling_steps_per_s']:>10.0f}{result['ceiling_sim_seconds_per_s']:>10.1f}"
+        f"{'raw PyBullet stepSimulation':<40}{result['ceiling_steps_per_s']:>10.0f}{result['ceiling_sim_seconds_per_s']:>10.1f}"
         f"{result['decision_hz']:>11g}{result['physics_hz']:>12g}"
         f"   ({result['ceiling_physics_steps_per_s']:.0f} physics steps/s)"
     )
     if result["peer"]:
-        lines.append(f"env steps/s vs {result['peer']}: {result['ratio_vs_peer']:.1f}x; "
+        lines.append(f"env steps/s vs {result['peer']}: {result['ratio_vs_peer']:.1f}x "
+                     f"({result['with_driver_ratio_vs_peer']:.1f}x with the driver); "
                      f"simulated time vs {result['peer']}: {result['rtf_ratio_vs_peer']:.1f}x")
-    lines.append(f"LaneKeep reaches {100 * result['fraction_of_ceiling']:.0f}% of the physics ceiling")
+    lines.append(f"LaneKeep reaches {100 * result['fraction_of_ceiling']:.0f}% of the physics ceiling "
+                 f"({100 * result['with_driver_fraction_of_ceiling']:.0f}% with the driver's time included)")
     machine = result["machine"]
-    lines.append(f"one core of {machine['cores']}: {machine['cpu']}, Python {machine['python']}, {machine['date']}")
+    lines.append(f"one core of {machine['cores']}: {machine['cpu']}, Python {machine['python']}, {machine['date']}; "
+                 f"{result['seconds_per_measurement']:g} s each in {result['rounds']} interleaved rounds")
     return "\n".join(lines)
 
 

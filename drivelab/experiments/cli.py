@@ -148,7 +148,10 @@ def cmd_bench_env(args: argparse.Namespace) -> int:
 
     if not (args.seconds > 0 and math.isfinite(args.seconds)):
         raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
-    result = bench_env(seconds=args.seconds, with_peer=not args.no_peer, progress=None if args.json else print)
+    if args.rounds < 1:
+        raise UsageError(f"--rounds must be >= 1, got {args.rounds}")
+    result = bench_env(seconds=args.seconds, with_peer=not args.no_peer, rounds=args.rounds,
+                       progress=None if args.json else print)
     if args.json:
         print(json.dumps(_json_ready(result)))
     else:
@@ -332,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmarks, each against a reference run in the same command")
     targets = bench.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
     targets.required = True
-    env = targets.add_parser("env", help="env steps/s and real-time factor vs highway-fast-v0 and raw PyBullet")
-    env.add_argument("--seconds", type=float, default=10.0, help="wall time per measured env (default: %(default)s)")
+    env = targets.add_parser("env", help="env steps/s (replayed actions, and with the driver) vs highway-fast-v0 and raw PyBullet")
+    env.add_argument("--seconds", type=float, default=10.0, help="wall time per measured workload (default: %(default)s)")
+    env.add_argument("--rounds", type=int, default=5, help="interleaved rounds the wall time is split into (default: %(default)s)")
     env.add_argument("--no-peer", action="store_true", help="skip highway-env even when installed")
     env.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     env.set_defaults(handler=cmd_bench_env)

@@ -88,6 +88,11 @@ def test_bench_env_json_has_every_figure_and_consistent_ratios():
     # The env cannot step faster than its own physics alone.
     assert report["steps_per_s"] < report["ceiling_steps_per_s"]
     assert report["sim_seconds_per_s"] == pytest.approx(report["steps_per_s"] / 20)
+    assert report["fraction_of_ceiling"] == pytest.approx(report["steps_per_s"] / report["ceiling_steps_per_s"])
+    # The driver's time comes on top of the env's own; each replayed lap is a whole lap (about 850 steps).
+    assert 0 < report["with_driver_steps_per_s"] < report["ceiling_steps_per_s"]
+    assert report["with_driver_fraction_of_ceiling"] == pytest.approx(report["with_driver_steps_per_s"] / report["ceiling_steps_per_s"])
+    assert all(800 < length < 1000 for length in report["replayed_episode_lengths"])
     if report["peer_steps_per_s"] is not None:  # highway-env is in the dev extra
         assert report["ratio_vs_peer"] == pytest.approx(report["steps_per_s"] / report["peer_steps_per_s"])
         assert report["rtf_ratio_vs_peer"] == pytest.approx(report["sim_seconds_per_s"] / report["peer_sim_seconds_per_s"])
