@@ -111,6 +111,8 @@ class Vehicle:
         self.body_id = self._build(x_m, y_m, yaw_rad, color)
         self._motor_command: tuple[float, float] | None = None  # the (throttle, brake) the wheel motors hold
         self._wheels = list(ALL_WHEELS)
+        self._steer_joints = list(STEER_JOINTS)
+        self._steer_forces = [spec.steer_servo_force] * len(STEER_JOINTS)
         self._get_velocity = client.getBaseVelocity
         self._set_motors = client.setJointMotorControlArray
         self._release_wheels()
@@ -206,15 +208,20 @@ class Vehicle:
         steer_rad = min(max(float(steer_rad), -s.max_steer_rad), s.max_steer_rad)
         if steer_rad == self._steer_command_rad and self._servo_set:
             return  # the servos already hold this target: setting it again changes nothing
+        left, right = self.ackermann_angles(steer_rad)
+        if self._servo_set:
+            # The servos keep the maximum velocity set below: one call moves both targets.
+            self._set_motors(self.body_id, self._steer_joints, self._p.POSITION_CONTROL, targetPositions=[left, right],
+                             forces=self._steer_forces)
+        else:
+            # Only setJointMotorControl2 takes a maximum servo velocity (the steering rate), joint by joint.
+            for joint, angle in zip(STEER_JOINTS, (left, right)):
+                self.client.setJointMotorControl2(
+                    self.body_id, joint, self._p.POSITION_CONTROL, targetPosition=angle,
+                    force=s.steer_servo_force, maxVelocity=s.max_steer_rate_radps,
+                )
         self._steer_command_rad = steer_rad
         self._servo_set = True
-        left, right = self.ackermann_angles(steer_rad)
-        # Per-joint calls: only setJointMotorControl2 takes a maximum servo velocity (the steering rate).
-        for joint, angle in zip(STEER_JOINTS, (left, right)):
-            self.client.setJointMotorControl2(
-                self.body_id, joint, self._p.POSITION_CONTROL, targetPosition=angle,
-                force=s.steer_servo_force, maxVelocity=s.max_steer_rate_radps,
-            )
 
     def drive(self, throttle: float, brake: float) -> None:
         """Apply throttle (rear-wheel drive) and brake (all wheels), each in [0, 1].

@@ -17,6 +17,7 @@ as there would be with per-segment normals.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -618,16 +619,37 @@ _MAX_SHRINKS = 60
 _STRAIGHT_WINDOW_M = 15.0
 
 
-def _harmonic_basis(theta: np.ndarray, phases: np.ndarray, harmonics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin of ``kθ + φ_k`` for every harmonic k: ``(K, len(θ))`` each. The expensive part of
-    :func:`_radial_curve`, computed once per θ grid and reused while the amplitudes shrink."""
-    arg = harmonics[:, None] * theta[None, :] + phases[:, None]
-    return np.cos(arg), np.sin(arg)
+@functools.lru_cache(maxsize=8)
+def _unit_harmonics(samples: int, max_harmonic: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos(kθ) and sin(kθ) on the grid θ_j = 2πj/samples for k = 2..max_harmonic: the same for every
+    track, so computed once per process (read-only)."""
+    harmonics = np.arange(2, max_harmonic + 1, dtype=float)
+    theta = np.linspace(0.0, _TWO_PI, samples, endpoint=False)
+    arg = harmonics[:, None] * theta[None, :]
+    cos, sin = np.cos(arg), np.sin(arg)
+    cos.flags.writeable = sin.flags.writeable = False
+    return cos, sin
 
 
-def _radial_curve(basis: tuple[np.ndarray, np.ndarray], amps: np.ndarray, harmonics: np.ndarray):
+def _radial_curve_on_grid(samples: int, shifts: np.ndarray, amps: np.ndarray, harmonics: np.ndarray):
+    """:func:`_radial_curve` on the uniform grid θ_j = 2πj/samples with phases ``shifts``.
+
+    By the angle-addition formulas, ``Σ a_k cos(kθ + c_k) = Σ (a_k cos c_k) cos kθ − (a_k sin c_k) sin kθ``:
+    a few matrix-vector products with the cached unit harmonics instead of new cosines for every
+    track (a track is built every episode, and the trigonometry was most of its cost).
+    """
+    cos, sin = _unit_harmonics(samples, int(harmonics[-1]))
+    a_cos, a_sin = amps * np.cos(shifts), amps * np.sin(shifts)
+    r = 1.0 + a_cos @ cos - a_sin @ sin
+    dr = -((a_cos * harmonics) @ sin + (a_sin * harmonics) @ cos)
+    ddr = -((a_cos * harmonics**2) @ cos - (a_sin * harmonics**2) @ sin)
+    return r, dr, ddr
+
+
+def _radial_curve(theta: np.ndarray, amps: np.ndarray, phases: np.ndarray, harmonics: np.ndarray):
     """Unit-scale radius r(θ) = 1 + Σ a_k cos(kθ + φ_k) and its first two derivatives (analytic)."""
-    cos, sin = basis
+    arg = harmonics[:, None] * theta[None, :] + phases[:, None]
+    cos, sin = np.cos(arg), np.sin(arg)
     r = 1.0 + amps @ cos
     dr = -(amps * harmonics) @ sin
     ddr = -(amps * harmonics**2) @ cos
@@ -664,7 +686,8 @@ def _has_far_pair_within(points: np.ndarray, s: np.ndarray, length: float, min_s
     keys = (cells[:, 0] + 1) * width + cells[:, 1] + 1
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
-    for offset in (-width - 1, -width, -width + 1, -1, 0, 1, width - 1, width, width + 1):
+    # Each unordered pair of neighbouring cells once: the cell itself, and four of its eight neighbours.
+    for offset in (0, 1, width - 1, width, width + 1):
         lo = np.searchsorted(sorted_keys, keys + offset, side="left")
         counts = np.searchsorted(sorted_keys, keys + offset, side="right") - lo
         first = np.repeat(np.arange(len(points)), counts)
@@ -710,10 +733,9 @@ def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
     kappa_limit = spec.effective_max_curvature_1pm
     half = spec.road_half_width_m
     theta = np.linspace(0.0, _TWO_PI, _DENSE_SAMPLES, endpoint=False)
-    basis = _harmonic_basis(theta, phases, harmonics)
     cos_theta, sin_theta = np.cos(theta), np.sin(theta)
     for _ in range(_MAX_SHRINKS):
-        r, dr, ddr = _radial_curve(basis, amps, harmonics)
+        r, dr, ddr = _radial_curve_on_grid(_DENSE_SAMPLES, phases, amps, harmonics)
         speed = np.sqrt(r**2 + dr**2)  # |dc/dθ| at unit scale
         # Trapezoid rule on the periodic integrand (spectrally accurate).
         unit_length = float(speed.mean() * _TWO_PI)
@@ -731,7 +753,7 @@ def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
         amps = amps * _SHRINK
     else:  # pragma: no cover - the circle (amps → 0) always satisfies the TrackSpec's own feasibility check
         amps = amps * 0.0
-        r, dr, ddr = _radial_curve(basis, amps, harmonics)
+        r, dr, ddr = _radial_curve_on_grid(_DENSE_SAMPLES, phases, amps, harmonics)
         speed = np.sqrt(r**2 + dr**2)
         scale = spec.length_m / float(speed.mean() * _TWO_PI)
         kappa = _curvature(r, dr, ddr)
@@ -739,14 +761,18 @@ def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
     # Start on the straightest stretch: smallest mean |curvature| over ±_STRAIGHT_WINDOW_M.
     ds_dense = speed * (_TWO_PI / _DENSE_SAMPLES) * scale
     half_window = max(1, int(_STRAIGHT_WINDOW_M / float(ds_dense.mean())))
-    kernel = np.ones(2 * half_window + 1)
     padded = np.concatenate([np.abs(kappa)[-half_window:], np.abs(kappa), np.abs(kappa)[:half_window]])
-    theta0 = theta[int(np.argmin(np.convolve(padded, kernel, mode="valid")))]
+    # Moving sums over 2·half_window + 1 samples, from one cumulative sum (a convolution cost 0.6 ms).
+    cumulative = np.concatenate([[0.0], np.cumsum(padded)])
+    start = int(np.argmin(cumulative[2 * half_window + 1:] - cumulative[:-2 * half_window - 1]))
+    theta0 = theta[start]
 
     # Arc length as a function of θ from θ0 (cumulative trapezoid on a dense grid), then θ at uniform arc-length
     # stations by interpolation: spacing errors are far below a millimetre.
     fine = theta0 + np.linspace(0.0, _TWO_PI, 4 * _DENSE_SAMPLES + 1)
-    rf, drf, _ = _radial_curve(_harmonic_basis(fine, phases, harmonics), amps, harmonics)
+    # On the fine grid from θ0 round to θ0 + 2π; its last point closes the loop (k is an integer).
+    rf, drf, _ = _radial_curve_on_grid(4 * _DENSE_SAMPLES, harmonics * theta0 + phases, amps, harmonics)
+    rf, drf = np.append(rf, rf[0]), np.append(drf, drf[0])
     speed_f = np.sqrt(rf**2 + drf**2) * scale
     arc = np.concatenate([[0.0], np.cumsum(0.5 * (speed_f[1:] + speed_f[:-1]) * np.diff(fine))])
     total = float(arc[-1])
@@ -754,7 +780,7 @@ def generate_track(seed: int, spec: TrackSpec = TrackSpec()) -> Road:
     stations = np.arange(n) * (total / n)
     th = np.interp(stations, arc, fine)
 
-    r, dr, ddr = _radial_curve(_harmonic_basis(th, phases, harmonics), amps, harmonics)
+    r, dr, ddr = _radial_curve(th, amps, phases, harmonics)
     points, heading, curvature = _curve_geometry(th, r, dr, ddr)
     points = points * scale
     curvature = curvature / scale
