@@ -16,7 +16,7 @@ from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, S
 from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
 from drivelab.envs.vehicle import Vehicle, VehicleSpec
 from drivelab.envs.world import PhysicsSettings, World
-from drivelab.planning import Road, TrackSpec, generate_track
+from drivelab.planning import LaneSpeedProfile, Road, TrackSpec, generate_track, lane_speed_profile
 
 ENV_ID = "DriveLab/LaneKeep-v0"
 ROLLOVER_LIMIT_RAD = 1.0  # roll or pitch beyond this: the car has left its wheels
@@ -26,6 +26,17 @@ ROLLOVER_LIMIT_RAD = 1.0  # roll or pitch beyond this: the car has left its whee
 # step ~8 % dearer (four braked wheel motors instead of two driven ones). Drag settles the overshoot;
 # lap metrics did not change in their fourth digit.
 SPEED_BRAKE_DEADBAND = 0.05
+# The speed set-point is read this far ahead of the car (at its current speed): the speed loop lags
+# by about its 0.25 s time constant plus the decision period, so braking for a bend starts on time.
+SPEED_PREVIEW_S = 0.5
+# Braking and acceleration the planned speed asks of the car: well inside what its brakes (5 m/s²)
+# and engine (2 m/s² at full throttle) deliver, so the speed loop can follow the plan.
+PLANNED_DECEL_MPS2 = 2.0
+PLANNED_ACCEL_MPS2 = 1.0
+# Traction control: the throttle the speed loop may use shrinks with the lateral acceleration, so the
+# driven rear tyres keep grip for cornering (full throttle in a bend spun the car: power oversteer).
+TRACTION_LATERAL_MPS2 = 4.0
+TRACTION_MIN_THROTTLE = 0.3
 TRACK_CACHE_SIZE = 64
 # Tracks drawn at random come from [0, 1,000,000) by default; evaluation uses track seeds from
 # 1,000,000 up (reset(options={"track_seed": ...})), so evaluation tracks are never trained on.
@@ -45,6 +56,7 @@ class LaneKeepOptions:
     lane: int = 0
     laps: float = 1.0
     target_speed_mps: float = 10.0
+    max_lateral_accel_mps2: float | None = 3.5
     initial_speed_mps: float = 0.0
     initial_offset_max_m: float = 0.0
     initial_heading_max_rad: float = 0.0
@@ -74,6 +86,9 @@ class LaneKeepOptions:
             value = getattr(self, name)
             require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0,
                     f"option {name} must be a number >= 0, got {value!r}")
+        value = self.max_lateral_accel_mps2
+        require(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0),
+                f"option max_lateral_accel_mps2 must be a positive number (m/s²) or None (hold target_speed_mps in bends too), got {value!r}")
         require(isinstance(self.lane_count, int) and self.lane_count >= 1, f"option lane_count must be an integer >= 1, got {self.lane_count!r}")
         require(isinstance(self.lane, int) and 0 <= self.lane < self.lane_count,
                 f"option lane must be an integer in 0..{self.lane_count - 1} (0 = rightmost), got {self.lane!r}")
@@ -121,9 +136,18 @@ class LaneKeepEnv(gym.Env):
     ## Action Space (``action=``)
     - ``"direct"``: ``Box([-1, 0, 0], [1, 1, 1], float32)`` = (steering × max steer 0.5 rad, throttle, brake).
       Brake overrides throttle on the driven wheels.
-    - ``"steer"`` (default): ``Box(-1, 1, (1,), float32)``, steering × 0.5 rad; a PID holds ``target_speed_mps``.
+    - ``"steer"`` (default): ``Box(-1, 1, (1,), float32)``, steering × 0.5 rad; the speed PID follows the planned speed.
     - ``"steer_discrete"``: ``Discrete(steer_levels)``; action k steers at ``−0.5 + k·1.0/(steer_levels−1)`` rad;
-      a PID holds ``target_speed_mps``.
+      the speed PID follows the planned speed.
+
+    The planned speed (the planning stage's, :func:`drivelab.planning.lane_speed_profile`, once per track) is
+    ``target_speed_mps`` wherever the lane's curvature κ allows it, and ``sqrt(max_lateral_accel_mps2 / |κ|)`` in
+    the bends, with braking before them at 2 m/s² and acceleration out of them at 1 m/s². The speed PID (at
+    ``physics_hz``) reads it 0.5 s ahead of the car, coasts instead of braking for commands under 5 % brake, and
+    has traction control: its throttle shrinks with the lateral acceleration (to 30 % at 2.8 m/s² and beyond),
+    since full throttle in a bend spins this rear-wheel-drive car. ``max_lateral_accel_mps2=None`` holds
+    ``target_speed_mps`` everywhere, bends included, without traction control (the car then leaves the road
+    above about 12 m/s on the default tracks).
 
     Out-of-range continuous actions are clipped to the box. NaN or inf in an action raises ``ValueError``.
     Positive steering turns left. The steering servo is rate-limited (1.2 rad/s).
@@ -160,13 +184,15 @@ class LaneKeepEnv(gym.Env):
     The final step's ``info`` carries the episode metrics: ``route_completion`` (0..1), ``lateral_error_rms`` (m),
     ``max_lateral_error_m``, ``off_road`` (bool), ``rolled_over`` (bool), ``collision`` (bool), ``mean_speed`` (m/s),
     ``distance_m``, ``episode_time_s``, ``track_seed``. Every step's ``info`` has ``s_m``, ``d_m``, ``lane_offset_m``,
-    ``speed_mps``, ``steer_rad``, ``throttle``, ``brake``, ``speed_controller`` (the PID's terms, when it runs).
+    ``speed_mps``, ``steer_rad``, ``steer_command_rad``, ``throttle``, ``brake``, ``time_s``, and in the steering
+    modes ``target_speed_mps`` (the speed PID's set-point) and ``speed_controller`` (the PID's terms).
 
     ## Arguments
     ``gym.make("DriveLab/LaneKeep-v0", observation="state", action="steer", render_mode=None, **options)`` with options:
     ``track_seed`` (None: a new track each episode from the reset seed; an int: always that track),
     ``track_length_m`` (400), ``max_curvature_1pm`` (1/30), ``lane_count`` (1), ``lane_width_m`` (3.5),
-    ``lane`` (0, rightmost), ``laps`` (1.0), ``target_speed_mps`` (10), ``initial_speed_mps`` (0),
+    ``lane`` (0, rightmost), ``laps`` (1.0), ``target_speed_mps`` (10), ``max_lateral_accel_mps2`` (3.5 m/s²; None:
+    a constant speed set-point), ``initial_speed_mps`` (0),
     ``initial_offset_max_m`` (0), ``initial_heading_max_rad`` (0), ``decision_hz`` (20), ``physics_hz`` (100),
     ``max_episode_s`` (90), ``curvature_preview_m`` ((0, 5, 10, 20, 30)), ``steer_levels`` (9),
     ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (1.0), ``off_road_penalty`` (10),
@@ -206,22 +232,29 @@ class LaneKeepEnv(gym.Env):
         self.decision_dt_s = 1.0 / self.options.decision_hz
         self.world = World(PhysicsSettings(physics_hz=self.options.physics_hz), gui=render_mode == "human")
         self.speed_controller = SpeedController(brake_deadband=SPEED_BRAKE_DEADBAND)
-        self._tracks: OrderedDict[int, Road] = OrderedDict()
+        self._tracks: OrderedDict[int, tuple[Road, LaneSpeedProfile | None]] = OrderedDict()
+        self.speed_profile: LaneSpeedProfile | None = None
         self.road: Road | None = None
         self.ego: Vehicle | None = None
 
     # -- episode ------------------------------------------------------------------------------
 
-    def _track(self, seed: int) -> Road:
-        road = self._tracks.get(seed)
-        if road is None:
-            road = generate_track(seed, self.options.track_spec())
-            self._tracks[seed] = road
+    def _track(self, seed: int) -> tuple[Road, LaneSpeedProfile | None]:
+        """The track of ``seed`` and the planned speed along the driven lane (None: constant target speed)."""
+        entry = self._tracks.get(seed)
+        if entry is None:
+            o = self.options
+            road = generate_track(seed, o.track_spec())
+            profile = None
+            if o.max_lateral_accel_mps2 is not None:
+                profile = lane_speed_profile(road, road.lane_center_d(o.lane), o.target_speed_mps, o.max_lateral_accel_mps2,
+                                             max_accel_mps2=PLANNED_ACCEL_MPS2, max_decel_mps2=PLANNED_DECEL_MPS2)
+            entry = self._tracks[seed] = (road, profile)
             if len(self._tracks) > TRACK_CACHE_SIZE:
                 self._tracks.popitem(last=False)
         else:
             self._tracks.move_to_end(seed)
-        return road
+        return entry
 
     def clear_track_cache(self) -> None:
         """Forget the tracks built so far (the last ``TRACK_CACHE_SIZE`` are kept for reuse), so that the
@@ -238,7 +271,8 @@ class LaneKeepEnv(gym.Env):
         if requested is not None and not (isinstance(requested, (int, np.integer)) and requested >= 0):
             raise ValueError(f"{ENV_ID}: track_seed must be an integer >= 0, got {requested!r}")
         self.track_seed = int(requested) if requested is not None else int(self.np_random.integers(*o.track_seed_range))
-        road = self.road = self._track(self.track_seed)
+        road, self.speed_profile = self._track(self.track_seed)
+        self.road = road
         lane_d = road.lane_center_d(o.lane)
         d0 = lane_d + self.np_random.uniform(-1, 1) * o.initial_offset_max_m
         heading0 = float(road.heading_at(0.0)) + self.np_random.uniform(-1, 1) * o.initial_heading_max_rad
@@ -268,6 +302,7 @@ class LaneKeepEnv(gym.Env):
         self._max_abs_lane_offset = 0.0
         self._sum_speed = 0.0
         self._last_command = (0.0, 0.0, 0.0)
+        self.target_speed_mps = o.target_speed_mps
         self._sense()
         return self._observe(), self._info()
 
@@ -334,7 +369,13 @@ class LaneKeepEnv(gym.Env):
 
     def _hold_speed(self, steer_rad: float) -> None:
         """The decision period's physics steps, with the speed PID closing its loop at physics rate."""
-        ego, target, dt_s = self.ego, self.options.target_speed_mps, self.world.dt_s
+        ego, dt_s = self.ego, self.world.dt_s
+        target = self.target_speed_mps = self._planned_speed()
+        state = self.vehicle_state
+        if self.speed_profile is not None:
+            lateral_accel = abs(state.speed_mps * state.yaw_rate_radps)
+            cap = max(TRACTION_MIN_THROTTLE, 1.0 - lateral_accel / TRACTION_LATERAL_MPS2)
+            self.speed_controller.pid.output_limits = (-1.0, cap)
         yaw = self.vehicle_state.yaw_rad
         update, drive, step = self.speed_controller.update, ego.drive, self.world.step_physics
         # The first measurement is the one sensed at the end of the last step: no physics ran since,
@@ -347,6 +388,13 @@ class LaneKeepEnv(gym.Env):
             drive(pedals.throttle, pedals.brake)
             step()
         self._last_command = (steer_rad, pedals.throttle, pedals.brake)
+
+    def _planned_speed(self) -> float:
+        """The speed loop's set-point for this decision period: the planned speed just ahead of the car."""
+        if self.speed_profile is None:
+            return self.options.target_speed_mps
+        state = self.vehicle_state
+        return self.speed_profile.at(self._s_m + max(state.speed_mps, 0.0) * SPEED_PREVIEW_S)
 
     def episode_metrics(self, *, off_road: bool, rolled_over: bool) -> dict[str, Any]:
         steps = max(self._steps, 1)
@@ -377,9 +425,8 @@ class LaneKeepEnv(gym.Env):
             "time_s": self._steps * self.decision_dt_s,
         }
         if isinstance(self.action_mode, (SteerAction, DiscreteSteerAction)):
-            terms = self.speed_controller.pid.components  # by hand: dataclasses.asdict costs more than a physics step
-            info["speed_controller"] = {"proportional": terms.proportional, "integral": terms.integral,
-                                        "derivative": terms.derivative, "feedforward": terms.feedforward}
+            info["target_speed_mps"] = self.target_speed_mps
+            info["speed_controller"] = self.speed_controller.pid.components._asdict()
         return info
 
     # -- rendering ------------------------------------------------------------------------------

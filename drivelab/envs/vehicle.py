@@ -49,7 +49,11 @@ class VehicleSpec:
     # wheel holds, 720 N·m spins it), so full throttle and full brake stay just inside that: a car
     # accelerating at 2 m/s² and braking at 5 m/s² keeps its grip, as one with traction control and ABS would.
     max_drive_torque_nm: float = 500.0  # per driven (rear) wheel
-    max_brake_torque_nm: float = 600.0  # per wheel
+    max_brake_torque_nm: float = 600.0  # per front wheel
+    # Rear brakes get this share of the front brakes' torque, as on a road car: braking moves load to the
+    # front axle, and equal torques locked the unloaded rear wheels when the car braked into a bend
+    # (measured: the car spun when braking from 15 m/s into a 30 m bend).
+    rear_brake_ratio: float = 0.5
     max_wheel_speed_mps: float = 40.0  # drive motor's top speed, expressed at the tyre
     linear_damping: float = 0.01  # stands in for aerodynamic drag and rolling resistance
 
@@ -238,7 +242,7 @@ class Vehicle:
         self._motor_command = command
         brake_torque = brake * s.max_brake_torque_nm
         if brake > 0.0:
-            rear_target, rear_force = 0.0, brake_torque
+            rear_target, rear_force = 0.0, brake_torque * s.rear_brake_ratio
         else:
             rear_target, rear_force = s.max_wheel_speed_mps / s.wheel_radius_m, throttle * s.max_drive_torque_nm
         self._set_motors(

@@ -5,14 +5,16 @@ Pure numpy: no simulator, no torch, so everything here is unit-tested in millise
 
 from drivelab.planning.reference import ReferencePath, lane_change_path, lookahead_point, reference_path
 from drivelab.planning.road import FrenetPoint, Road, TrackSpec, generate_track, straight_road, wrap_angle
-from drivelab.planning.speed_profile import speed_profile, target_speed_at
+from drivelab.planning.speed_profile import LaneSpeedProfile, lane_speed_profile, speed_profile, target_speed_at
 
 __all__ = [
     "FrenetPoint",
+    "LaneSpeedProfile",
     "ReferencePath",
     "Road",
     "TrackSpec",
     "generate_track",
+    "lane_speed_profile",
     "lane_change_path",
     "lookahead_point",
     "reference_path",

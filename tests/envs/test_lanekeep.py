@@ -183,6 +183,8 @@ def test_unknown_mode_names_list_the_allowed_ones(kwargs, expected):
     ({"physics_hz": 110.0}, "option physics_hz (110.0) must be a whole multiple of decision_hz (20.0)"),
     ({"physics_hz": 100.0, "decision_hz": 30.0}, "option physics_hz (100.0) must be a whole multiple of decision_hz (30.0)"),
     ({"lane": 1}, "option lane must be an integer in 0..0 (0 = rightmost), got 1"),
+    ({"max_lateral_accel_mps2": 0.0}, "option max_lateral_accel_mps2 must be a positive number (m/s²) or None "
+                                      "(hold target_speed_mps in bends too), got 0.0"),
     ({"lane": -1, "lane_count": 2}, "option lane must be an integer in 0..1 (0 = rightmost), got -1"),
     ({"steer_levels": 1}, "option steer_levels must be an integer >= 2, got 1"),
 ])
@@ -355,6 +357,36 @@ def test_speed_pid_holds_the_target_speed(make_env):
         speeds.append(info["speed_mps"])
     assert np.mean(speeds[-100:]) == pytest.approx(8.0, abs=0.3)
     assert max(speeds) < 8.5  # no large overshoot out of the acceleration
+
+
+def test_the_speed_set_point_slows_for_bends_by_the_lateral_acceleration_limit(make_env):
+    """At 20 m/s with max_lateral_accel_mps2 = 3: the set-point reaches 20 m/s on the straights and
+    drops to sqrt(3 / κ) in the bends; it is in the info of every step, with the PID's terms."""
+    env = make_env(action="steer", target_speed_mps=20.0, max_lateral_accel_mps2=3.0, track_seed=811504)
+    driver = RuleBasedDriver.for_env(env)
+    obs, _ = env.reset(seed=0)
+    road, profile = env.unwrapped.road, env.unwrapped.speed_profile
+    assert profile.min_speed_mps == pytest.approx(math.sqrt(3.0 / np.abs(road.curvature).max()), rel=1e-6)
+    targets, speeds = [], []
+    while True:
+        obs, _, terminated, truncated, info = env.step(driver.act(obs))
+        targets.append(info["target_speed_mps"])
+        speeds.append(info["speed_mps"])
+        assert set(info["speed_controller"]) == {"proportional", "integral", "derivative", "feedforward"}
+        if terminated or truncated:
+            break
+    assert info["route_completion"] == 1.0
+    assert max(targets) > 15.0 and min(targets) == pytest.approx(profile.min_speed_mps, rel=0.02)
+    assert max(speeds) > 13.0 and min(speeds[200:]) < 10.5  # it did speed up, and it did slow down
+
+
+def test_max_lateral_accel_none_holds_the_target_speed_everywhere(make_env):
+    env = make_env(action="steer", target_speed_mps=12.0, max_lateral_accel_mps2=None)
+    env.reset(seed=0)
+    assert env.unwrapped.speed_profile is None
+    for _ in range(20):
+        _, _, _, _, info = env.step(np.zeros(1, np.float32))
+        assert info["target_speed_mps"] == 12.0
 
 
 # ---------------------------------------------------------------------- rendering

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from drivelab.planning import Road, speed_profile, straight_road, target_speed_at
+from drivelab.planning import Road, generate_track, lane_speed_profile, speed_profile, straight_road, target_speed_at
 
 DS = 0.5  # m between samples
 A_LAT, ACCEL, DECEL = 2.5, 2.0, 3.0
@@ -109,3 +109,28 @@ def test_long_profile_is_vectorised():
     v = speed_profile(kappa, DS, 30.0, closed=True)
     assert time.perf_counter() - start < 0.5
     assert_limits(v, closed=True)
+
+
+def test_lane_speed_profile_of_a_ring_is_the_cornering_limit_everywhere():
+    theta = np.linspace(0.0, 2 * np.pi, 400, endpoint=False)
+    ring = Road(np.c_[20 * np.cos(theta), 20 * np.sin(theta)], closed=True, lane_count=2)
+    centre = lane_speed_profile(ring, 0.0, 15.0, max_lateral_accel_mps2=2.5)
+    assert centre.at(0.0) == pytest.approx(np.sqrt(2.5 * 20.0), rel=1e-4)
+    assert centre.at(ring.length_m * 1.5) == pytest.approx(np.sqrt(2.5 * 20.0), rel=1e-4)  # wraps round the loop
+    # The inner lane (left of the centre on a counter-clockwise ring) is tighter: radius 20 − 1.75 m.
+    inner = lane_speed_profile(ring, 1.75, 15.0, max_lateral_accel_mps2=2.5)
+    assert inner.at(10.0) == pytest.approx(np.sqrt(2.5 * 18.25), rel=1e-3)
+
+
+def test_lane_speed_profile_of_a_track_keeps_the_limits_and_interpolates():
+    road = generate_track(4)
+    profile = lane_speed_profile(road, 0.0, 20.0, max_lateral_accel_mps2=3.0, max_accel_mps2=1.0, max_decel_mps2=2.0)
+    v = profile.speed_mps
+    spacing = road.length_m / len(v)
+    v2, ahead = v**2, np.roll(v**2, -1)
+    assert np.all(ahead - v2 <= 2 * 1.0 * spacing + 1e-9) and np.all(v2 - ahead <= 2 * 2.0 * spacing + 1e-9)
+    assert np.all(v**2 * np.abs(road.curvature) <= 3.0 + 1e-9) and v.max() <= 20.0
+    k = 123
+    middle = 0.5 * (road.s[k] + road.s[k + 1])
+    assert profile.at(float(middle)) == pytest.approx(0.5 * (v[k] + v[k + 1]))
+    assert profile.at(float(road.s[k])) == pytest.approx(v[k])
