@@ -90,9 +90,17 @@ class SpeedController:
         :param feedforward: signed command added before the limits, e.g. the throttle known to
             hold the target speed, or a planned acceleration converted to a command.
         """
-        u = self.pid.update(target_speed_mps, speed_mps, dt_s, feedforward=feedforward)
-        self.last_command = command_from_signed(u, self.brake_deadband)
-        return self.last_command
+        u = self.pid.update(target_speed_mps, speed_mps, dt_s, feedforward)
+        # command_from_signed, written out: this runs at physics rate.
+        u = max(-1.0, min(1.0, u))
+        if u >= 0.0:
+            command = LongitudinalCommand(u, 0.0)
+        elif -u < self.brake_deadband:
+            command = LongitudinalCommand(0.0, 0.0)
+        else:
+            command = LongitudinalCommand(0.0, -u)
+        self.last_command = command
+        return command
 
     def reset(self, command: LongitudinalCommand | None = None, speed_mps: float | None = None) -> None:
         """Forget the controller's history; optionally continue bumplessly from ``command``.

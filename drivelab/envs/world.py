@@ -246,9 +246,8 @@ class World:
 
     def step_physics(self, steps: int = 1) -> None:
         """Advance the physics by ``steps`` fixed time steps."""
-        step = self._step
         for _ in range(steps):
-            step()
+            self._step()
         self.physics_steps += steps
 
     def collisions(self, vehicle: Vehicle) -> list[int]:
