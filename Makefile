@@ -7,13 +7,18 @@ TORCH_PIN ?= torch==2.13.0
 
 .PHONY: run test bench clean
 
+# pip -qq: errors still stop the set-up with their message; warnings (a machine's unused index
+# locations, say) are not repeated for every package.
+PIP := $(BIN)/python -m pip --quiet --quiet --disable-pip-version-check
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	@echo "setting up $(VENV): $(TORCH_PIN), then drivelab with its dev extra (a minute or two) ..."
+	$(PIP) install "$(TORCH_PIN)"
+	$(PIP) install -e ".[dev]"
 	touch $@
 
 # The main job: PPO vs DQN vs the rule-based driver on a small budget, then the comparison report.

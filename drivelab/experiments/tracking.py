@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 WANDB_ID_FILE = "wandb_run_id.txt"
+# Where stable-baselines3 writes a trial's TensorBoard events: learn(tb_log_name="train",
+# reset_num_timesteps=False) keeps to train_0 across resumes. W&B syncs it with this as its root, so
+# the curves keep SB3's own names (train/value_loss, ...).
+TENSORBOARD_LOG_NAME = "train"
+TENSORBOARD_EVENTS_DIR = "tensorboard/train_0"
 
 
 def resolve_wandb_mode(mode: str) -> str:
@@ -51,6 +56,15 @@ class WandbRun:
         id_file.write_text(run_id)
         settings = wandb.Settings(console="off", quiet=True, silent=True, x_disable_stats=True, disable_git=True,
                                   save_code=False)
+        self._patched_tensorboard = False
+        if trial["tracking"]["tensorboard"]:
+            # TensorBoard is synced through W&B's patch with the trial's log root, as W&B asks of a process
+            # that writes several event directories (a sweep worker runs trial after trial). The patch
+            # of an earlier trial in this process is replaced, and removed when this run finishes.
+            if wandb.patched["tensorboard"]:
+                wandb.tensorboard.unpatch()
+            wandb.tensorboard.patch(root_logdir=str(run_dir / TENSORBOARD_EVENTS_DIR))
+            self._patched_tensorboard = True
         self.run = wandb.init(
             project=trial["tracking"]["wandb"]["project"],
             entity=trial["tracking"]["wandb"]["entity"],
@@ -63,7 +77,7 @@ class WandbRun:
             id=run_id,
             resume="allow",
             mode=self.mode,
-            sync_tensorboard=trial["tracking"]["tensorboard"],
+            sync_tensorboard=False,  # patched above, with the log root
             reinit="finish_previous",
             settings=settings,
         )
@@ -100,3 +114,8 @@ class WandbRun:
             self.run.summary.update(summary)
         self.run.finish(exit_code=exit_code)
         self.run = None
+        if self._patched_tensorboard:
+            import wandb
+
+            wandb.tensorboard.unpatch()
+            self._patched_tensorboard = False

@@ -263,6 +263,7 @@ def run_trial(trial: dict[str, Any], run_dir: Path, *, progress_bar: bool = Fals
 
 def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, Any], progress_bar: bool, say):
     from drivelab.agents.factory import load_model, make_model, make_training_env
+    from drivelab.experiments.tracking import TENSORBOARD_LOG_NAME
 
     venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], trial["seed"])
     tensorboard = str(run_dir / "tensorboard") if trial["tracking"]["tensorboard"] else None
@@ -298,7 +299,7 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
     begin = time.perf_counter()
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=False,
-                    progress_bar=progress_bar, tb_log_name="train")
+                    progress_bar=progress_bar, tb_log_name=TENSORBOARD_LOG_NAME)
     learn_seconds = time.perf_counter() - begin
     final_steps = int(model.num_timesteps)
     evaluated = recorder.last is not None and _last_evaluated_steps(run_dir) == final_steps
