@@ -40,6 +40,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LOCK_FILE = "owner.lock"
 OWNER_FILE = "owner.json"
@@ -48,6 +49,10 @@ STALE_AFTER_ENV = "DRIVELAB_OWNER_STALE_S"
 # A few beats fit in the stale limit, so one slow write never makes a live owner look dead.
 MAX_HEARTBEAT_EVERY_S = 5.0
 BEATS_PER_STALE_LIMIT = 4
+# An owner holds the flock for its whole trial; current_owner's look holds it for an instant, so a
+# failed try is retried a few times before it counts as an owner.
+FLOCK_TRIES = 5
+FLOCK_RETRY_S = 0.02
 # How long a process waits for another's record to appear (for its message) or for another's
 # takeover of a stale record to complete, before it reports the trial as owned elsewhere.
 RECORD_WAIT_S = 2.0
@@ -160,17 +165,20 @@ def _is_live(record: OwnerRecord, flock_state: str, stale_after: float) -> bool:
 def _take_flock(path: Path) -> tuple[int | None, str]:
     """``(fd, "free")`` with the lock taken, ``(None, "held")``, or ``(None, "unsupported")``."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None, "held"
-    except OSError as error:
-        os.close(fd)
-        if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-            return None, "unsupported"
-        raise
-    return fd, "free"
+    for attempt in range(FLOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd, "free"
+        except BlockingIOError:
+            if attempt + 1 < FLOCK_TRIES:
+                time.sleep(FLOCK_RETRY_S)  # a sweep's look (current_owner) holds it for an instant only
+        except OSError as error:
+            os.close(fd)
+            if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                return None, "unsupported"
+            raise
+    os.close(fd)
+    return None, "held"
 
 
 def _probe_flock(path: Path) -> str:
@@ -270,10 +278,12 @@ def _take_over(path: Path, stale: bytes, content: bytes, stale_after: float) -> 
 
 
 def _wait_for_record(path: Path) -> OwnerRecord:
+    """The record of the process that holds the flock, which may still be writing it (or replacing
+    the record of the dead owner before it)."""
     deadline = time.monotonic() + RECORD_WAIT_S
     while True:
         found = _read(path)
-        if found is not None and found[1].host is not None:
+        if found is not None and found[1].host is not None and (found[1].host != HOST or _pid_alive(found[1].pid)):
             return found[1]
         if time.monotonic() >= deadline:
             return found[1] if found is not None else OwnerRecord(host=None, pid=None, heartbeat=None)
@@ -303,7 +313,7 @@ class TrialOwnership:
     releases the lock.
     """
 
-    def __init__(self, run_dir: Path, lock_fd: int | None, record: dict, stale_after: float) -> None:
+    def __init__(self, run_dir: Path, lock_fd: int | None, record: dict[str, Any], stale_after: float) -> None:
         self.run_dir = Path(run_dir)
         self.token: str = record["token"]
         self.heartbeat_every_s = min(MAX_HEARTBEAT_EVERY_S, stale_after / BEATS_PER_STALE_LIMIT)
@@ -399,7 +409,7 @@ class TrialOwnership:
         self.release()
 
 
-def _encode(record: dict) -> bytes:
+def _encode(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, indent=2) + "\n").encode()
 
 

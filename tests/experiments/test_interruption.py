@@ -71,7 +71,7 @@ def test_ctrl_c_on_a_sweep_marks_its_trials_interrupted_and_the_same_command_fin
     agents = [{"name": "dqn", "algo": "dqn", "hyperparams": {"learning_starts": 200, "buffer_size": 20000}},
               # finishes at once: its worker is idle when the Ctrl-C comes, and must stay quiet too
               {"name": "driver", "algo": "rule_based"}]
-    config = write_config(tmp_path, agents, budget=3000, every_eval=500, wandb_mode="offline")
+    config = write_config(tmp_path, agents, budget=2500, every_eval=500, wandb_mode="offline")
     run_dir = tmp_path / "runs" / "stoptest" / "dqn" / "seed-0"
     command = [sys.executable, "-m", "drivelab.experiments.cli", "sweep", str(config), "--out", str(tmp_path / "runs"),
                "--workers", "2", "--json"]
@@ -84,7 +84,7 @@ def test_ctrl_c_on_a_sweep_marks_its_trials_interrupted_and_the_same_command_fin
     assert status["state"] == "interrupted" and status["error"] is None and status["attempts"] == 1
     stopped_at = status["checkpoint_env_steps"]
     # Written on the stop (there are no periodic ones), on DQN's train_freq grid of 4 steps.
-    assert 500 <= stopped_at < 3000 and stopped_at % 4 == 0
+    assert 500 <= stopped_at < 2500 and stopped_at % 4 == 0
     assert json.loads((run_dir / "checkpoints" / "latest.json").read_text())["env_steps"] == stopped_at
     assert not (run_dir / "owner.json").exists()
 
@@ -94,9 +94,9 @@ def test_ctrl_c_on_a_sweep_marks_its_trials_interrupted_and_the_same_command_fin
     assert summary["done"] + summary["skipped"] == 2 and summary["failed"] == []
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "done" and status["attempts"] == 2
-    assert status["resumed_from_env_steps"] == stopped_at and status["env_steps"] == 3000
+    assert status["resumed_from_env_steps"] == stopped_at and status["env_steps"] == 2500
     assert status["replay_buffer_size_at_resume"] == stopped_at - 1  # all but the step the stop cut off
-    assert evaluated_steps(run_dir) == [0, 500, 1000, 1500, 2000, 2500, 3000]  # each once, none lost
+    assert evaluated_steps(run_dir) == [0, 500, 1000, 1500, 2000, 2500]  # each once, none lost
     # The rerun resumed the interrupted W&B run: one id, the first attempt closed with exit code 130.
     runs = offline_runs(run_dir)
     run_id = (run_dir / "wandb_run_id.txt").read_text().strip()
@@ -106,7 +106,7 @@ def test_ctrl_c_on_a_sweep_marks_its_trials_interrupted_and_the_same_command_fin
 
 def test_sigterm_on_train_checkpoints_ppo_at_its_last_update_and_the_rerun_ends_on_the_budget(tmp_path):
     agents = [{"name": "ppo", "algo": "ppo", "n_envs": 2, "hyperparams": {"n_steps": 64, "batch_size": 128}}]
-    config = write_config(tmp_path, agents, budget=3072, every_eval=512, wandb_mode="disabled")
+    config = write_config(tmp_path, agents, budget=2560, every_eval=512, wandb_mode="disabled")
     run_dir = tmp_path / "runs" / "stoptest" / "ppo" / "seed-0"
     command = [sys.executable, "-m", "drivelab.experiments.cli", "train", str(config), "--out", str(tmp_path / "runs")]
 
@@ -119,11 +119,26 @@ def test_sigterm_on_train_checkpoints_ppo_at_its_last_update_and_the_rerun_ends_
     stopped_at = status["checkpoint_env_steps"]
     # PPO learns once per rollout (64 steps x 2 envs): the steps of the unfinished rollout taught the
     # model nothing, so the checkpoint stands at the rollout's start.
-    assert 512 <= stopped_at < 3072 and stopped_at % 128 == 0
+    assert 512 <= stopped_at < 2560 and stopped_at % 128 == 0
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"resuming ppo seed 0 from its checkpoint at {stopped_at} env steps" in again.stderr
     status = json.loads((run_dir / "status.json").read_text())
-    assert status["state"] == "done" and status["attempts"] == 2 and status["env_steps"] == 3072
-    assert evaluated_steps(run_dir) == [0, 512, 1024, 1536, 2048, 2560, 3072]
+    assert status["state"] == "done" and status["attempts"] == 2 and status["env_steps"] == 2560
+    assert evaluated_steps(run_dir) == [0, 512, 1024, 1536, 2048, 2560]
+
+
+def test_sigterm_to_the_sweep_process_alone_reaches_its_workers(tmp_path):
+    agents = [{"name": "ppo", "algo": "ppo", "n_envs": 2, "hyperparams": {"n_steps": 64, "batch_size": 128}}]
+    config = write_config(tmp_path, agents, budget=3072, every_eval=512, wandb_mode="disabled")
+    run_dir = tmp_path / "runs" / "stoptest" / "ppo" / "seed-0"
+    command = [sys.executable, "-m", "drivelab.experiments.cli", "sweep", str(config), "--out", str(tmp_path / "runs"),
+               "--workers", "1"]
+
+    # As a scheduler sends it: to the sweep's process, not to its process group.
+    result = start_and_signal_once_evaluated(command, run_dir, 512, lambda process: process.send_signal(signal.SIGTERM))
+
+    assert_stopped_cleanly(result)
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "interrupted" and 512 <= status["checkpoint_env_steps"] < 3072

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -92,11 +93,13 @@ def test_two_trains_on_one_trial_one_trains_the_other_is_refused_naming_the_owne
     assert not (run_dir / "owner.json").exists()
 
 
-def write_sweep_config(tmp_path: Path) -> Path:
+PPO_AND_DRIVER = [{"name": "ppo", "algo": "ppo", "n_envs": 1, "hyperparams": {"n_steps": 64, "batch_size": 64}},
+                  {"name": "driver", "algo": "rule_based"}]
+
+
+def write_sweep_config(tmp_path: Path, agents: list[dict] = PPO_AND_DRIVER) -> Path:
     config = {
-        "name": "twosweeps", "env": {"id": "DriveLab/LaneKeep-v0", "options": SHORT_EPISODES},
-        "agents": [{"name": "ppo", "algo": "ppo", "n_envs": 1, "hyperparams": {"n_steps": 64, "batch_size": 64}},
-                   {"name": "driver", "algo": "rule_based"}],
+        "name": "twosweeps", "env": {"id": "DriveLab/LaneKeep-v0", "options": SHORT_EPISODES}, "agents": agents,
         "seeds": [0, 1], "budget_steps": 256, "evaluation": {"every_steps": 128, "episodes": 1},
         "checkpoint_every_steps": 128, "tracking": {"wandb": {"mode": "disabled"}, "tensorboard": False}, "device": "cpu",
     }
@@ -127,3 +130,33 @@ def test_two_sweeps_started_at_once_run_every_trial_exactly_once(tmp_path):
             status = json.loads((run_dir / "status.json").read_text())
             assert status["state"] == "done" and status["attempts"] == 1, (agent, seed, status)
             assert evaluation_rows(run_dir) == rows
+
+
+def test_a_sweep_leaves_a_trial_that_another_host_runs_alone_until_its_heartbeat_is_stale(tmp_path):
+    config, out = write_sweep_config(tmp_path, [{"name": "driver", "algo": "rule_based"}]), tmp_path / "runs"
+    owned = out / "twosweeps" / "driver" / "seed-0"
+    owned.mkdir(parents=True)
+    record = {"host": "another-host.example", "pid": 4242, "started": time.time() - 60,
+              "heartbeat": time.time() - 30, "token": "0123456789abcdef"}
+    (owned / "owner.json").write_text(json.dumps(record))
+    command = drivelab_command("sweep", str(config), "--out", str(out), "--workers", "1")
+
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr  # nothing failed
+    lines = stderr_lines(first.stderr)
+    elsewhere = [re.fullmatch(r"running elsewhere  driver seed 0: pid 4242 on host another-host\.example "
+                              r"\(heartbeat (\d+) s ago\)", line) for line in lines]
+    assert [int(match.group(1)) >= 30 for match in elsewhere if match] == [True], lines
+    assert "             done  driver seed 1" in lines
+    assert first.stdout.startswith("1 trials run, 0 already done, 1 running elsewhere, 0 failed")
+    assert {path.name for path in owned.iterdir()} <= {"owner.json", "owner.lock"}  # nothing written there
+
+    # Under a 10 s limit the 30 s old heartbeat is a dead owner's: taken over and run.
+    second = subprocess.run(command + ["--json"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "DRIVELAB_OWNER_STALE_S": "10"})
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert (summary["done"], summary["skipped"], summary["running_elsewhere"]) == (1, 1, [])
+    status = json.loads((owned / "status.json").read_text())
+    assert status["state"] == "done" and status["attempts"] == 1
+    assert not (owned / "owner.json").exists()
