@@ -264,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from drivelab.experiments import interruption
-    from drivelab.experiments.sweep import FAILED, RUNNING_ELSEWHERE, run_sweep
+    from drivelab.experiments.sweep import DONE, FAILED, RUNNING_ELSEWHERE, SKIPPED, run_sweep
 
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
@@ -300,7 +300,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     elsewhere = [o for o in outcomes if o.state == RUNNING_ELSEWHERE]
     experiment_dir = Path(args.out) / config.name
     summary = {"experiment_dir": str(experiment_dir), "trials": len(outcomes),
-               "done": sum(o.state == "done" for o in outcomes), "skipped": sum(o.state == "skipped" for o in outcomes),
+               "done": sum(o.state == DONE for o in outcomes), "skipped": sum(o.state == SKIPPED for o in outcomes),
                "running_elsewhere": [{"agent": o.agent, "seed": o.seed, "owner": o.error, "run_dir": o.run_dir} for o in elsewhere],
                "failed": [{"agent": o.agent, "seed": o.seed, "error": o.error, "run_dir": o.run_dir} for o in failed]}
     if args.json:

@@ -143,3 +143,22 @@ def test_racing_processes_without_locks_make_exactly_one_owner(tmp_path, before)
             process.wait(timeout=60)
     assert sorted(result.read_text() for result in results) == ["refused"] * (racers - 1) + ["won"]
     assert all(process.returncode == 0 for process in processes)
+
+
+def test_a_trial_found_done_once_owned_is_not_run_again(tmp_path):
+    # As when another process finished the trial between this one's look at its status and its lock.
+    from drivelab.experiments.config import parse_config, resolve_trial
+    from drivelab.experiments.trial import TrialAlreadyDone, prepare_run_dir, run_trial
+
+    config = parse_config({"name": "done", "env": {"id": "DriveLab/LaneKeep-v0"},
+                           "agents": [{"name": "driver", "algo": "rule_based"}], "seeds": [0], "budget_steps": 100,
+                           "tracking": {"wandb": {"mode": "disabled"}}})
+    trial, run_dir = resolve_trial(config, "driver", 0), tmp_path / "trial"
+    prepare_run_dir(trial, run_dir)
+    status = json.dumps({"state": "done", "attempts": 1})
+    (run_dir / "status.json").write_text(status)
+    with pytest.raises(TrialAlreadyDone) as done:
+        run_trial(trial, run_dir)
+    assert done.value.status == {"state": "done", "attempts": 1}
+    assert (run_dir / "status.json").read_text() == status
+    assert sorted(path.name for path in run_dir.iterdir()) == ["config.yaml", "owner.lock", "status.json"]
