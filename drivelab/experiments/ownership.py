@@ -49,13 +49,10 @@ STALE_AFTER_ENV = "DRIVELAB_OWNER_STALE_S"
 # A few beats fit in the stale limit, so one slow write never makes a live owner look dead.
 MAX_HEARTBEAT_EVERY_S = 5.0
 BEATS_PER_STALE_LIMIT = 4
-# An owner holds the flock for its whole trial; current_owner's look holds it for an instant, so a
-# failed try is retried a few times before it counts as an owner.
-FLOCK_TRIES = 5
-FLOCK_RETRY_S = 0.02
-# How long a process waits for another's record to appear (for its message) or for another's
-# takeover of a stale record to complete, before it reports the trial as owned elsewhere.
-RECORD_WAIT_S = 2.0
+# How long a process waits for a flock holder's record (or for the lock, from a holder that is
+# leaving or only looking), or for another's takeover of a stale record, before it counts the trial
+# as owned elsewhere.
+HOLDER_WAIT_S = 2.0
 
 HOST = socket.gethostname()
 
@@ -97,6 +94,9 @@ class OwnerRecord:
         age = self.heartbeat_age_s()
         beat = f"heartbeat {age:.0f} s ago" if age is not None else "no heartbeat"
         return f"pid {self.pid} on host {self.host} ({beat})"
+
+
+UNKNOWN_OWNER = OwnerRecord(host=None, pid=None, heartbeat=None)
 
 
 class TrialOwnedElsewhere(Exception):
@@ -165,20 +165,17 @@ def _is_live(record: OwnerRecord, flock_state: str, stale_after: float) -> bool:
 def _take_flock(path: Path) -> tuple[int | None, str]:
     """``(fd, "free")`` with the lock taken, ``(None, "held")``, or ``(None, "unsupported")``."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    for attempt in range(FLOCK_TRIES):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd, "free"
-        except BlockingIOError:
-            if attempt + 1 < FLOCK_TRIES:
-                time.sleep(FLOCK_RETRY_S)  # a sweep's look (current_owner) holds it for an instant only
-        except OSError as error:
-            os.close(fd)
-            if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                return None, "unsupported"
-            raise
-    os.close(fd)
-    return None, "held"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None, "held"
+    except OSError as error:
+        os.close(fd)
+        if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return None, "unsupported"
+        raise
+    return fd, "free"
 
 
 def _probe_flock(path: Path) -> str:
@@ -277,33 +274,36 @@ def _take_over(path: Path, stale: bytes, content: bytes, stale_after: float) -> 
         claim.unlink(missing_ok=True)
 
 
-def _wait_for_record(path: Path) -> OwnerRecord:
-    """The record of the process that holds the flock, which may still be writing it (or replacing
-    the record of the dead owner before it)."""
-    deadline = time.monotonic() + RECORD_WAIT_S
-    while True:
-        found = _read(path)
-        if found is not None and found[1].host is not None and (found[1].host != HOST or _pid_alive(found[1].pid)):
-            return found[1]
-        if time.monotonic() >= deadline:
-            return found[1] if found is not None else OwnerRecord(host=None, pid=None, heartbeat=None)
-        time.sleep(0.05)
+def _names_a_running_process(record: OwnerRecord, stale_after: float) -> bool:
+    """Whether a record found beside a held flock names a live owner: a live pid on this host (its
+    heartbeat may be old: a stopped process keeps its lock), another host's fresh heartbeat. Otherwise
+    it is a dead owner's, which the flock's holder is about to replace."""
+    if record.host is None:
+        return False
+    if record.host == HOST:
+        return _pid_alive(record.pid)
+    age = record.heartbeat_age_s()
+    return age is not None and age < stale_after
 
 
 def current_owner(run_dir: Path, *, stale_after: float | None = None) -> OwnerRecord | None:
-    """The live owner of ``run_dir`` (another process), or None; reads only, writes nothing.
+    """The live owner of ``run_dir`` (another process), or None; writes nothing.
 
-    A quick look for reports: :meth:`TrialOwnership.acquire` is what decides.
+    A look for reports: :meth:`TrialOwnership.acquire` is what decides.
     """
     run_dir = Path(run_dir)
     limit = stale_after_s() if stale_after is None else stale_after
-    flock_state = _probe_flock(run_dir / LOCK_FILE)
-    found = _read(run_dir / OWNER_FILE)
-    if flock_state == "held":
-        return found[1] if found is not None else OwnerRecord(host=None, pid=None, heartbeat=None)
-    if found is not None and _is_live(found[1], flock_state, limit):
-        return found[1]
-    return None
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        flock_state = _probe_flock(run_dir / LOCK_FILE)
+        found = _read(run_dir / OWNER_FILE)
+        if flock_state != "held":
+            return found[1] if found is not None and _is_live(found[1], flock_state, limit) else None
+        if found is not None and _names_a_running_process(found[1], limit):
+            return found[1]
+        if time.monotonic() > deadline:
+            return found[1] if found is not None else UNKNOWN_OWNER
+        time.sleep(0.02)  # its holder is starting (no record yet) or leaving (record gone, lock not yet)
 
 
 class TrialOwnership:
@@ -337,16 +337,26 @@ class TrialOwnership:
         run_dir = Path(run_dir)
         limit = stale_after_s() if stale_after is None else stale_after
         run_dir.mkdir(parents=True, exist_ok=True)
-        lock_fd, flock_state = _take_flock(run_dir / LOCK_FILE) if use_flock else (None, "unsupported")
         path = run_dir / OWNER_FILE
+        deadline = time.monotonic() + HOLDER_WAIT_S
+        while True:
+            lock_fd, flock_state = _take_flock(run_dir / LOCK_FILE) if use_flock else (None, "unsupported")
+            if flock_state != "held":
+                break
+            # Its holder may be starting (no record yet), leaving (record gone, lock not yet released)
+            # or a sweep taking a look (current_owner): wait for its record, or for the lock.
+            found = _read(path)
+            if found is not None and _names_a_running_process(found[1], limit):
+                raise TrialOwnedElsewhere(run_dir, found[1])
+            if time.monotonic() > deadline:
+                raise TrialOwnedElsewhere(run_dir, found[1] if found is not None else UNKNOWN_OWNER)
+            time.sleep(0.02)
         try:
-            if flock_state == "held":
-                raise TrialOwnedElsewhere(run_dir, _wait_for_record(path))
             now = time.time()
             record = {"host": HOST, "pid": os.getpid(), "started": now, "heartbeat": now, "token": secrets.token_hex(8)}
             content = _encode(record)
-            last_seen = OwnerRecord(host=None, pid=None, heartbeat=None)
-            deadline = time.monotonic() + RECORD_WAIT_S
+            last_seen = UNKNOWN_OWNER
+            deadline = time.monotonic() + HOLDER_WAIT_S
             while True:
                 if _create_exclusively(path, content):
                     if _read_bytes(path) == content:  # NFS may report a link it retried as failed, or the reverse
@@ -380,7 +390,7 @@ class TrialOwnership:
             try:
                 found = _read(path)
                 if found is None or found[0] != self._content:
-                    self._lost_to = found[1] if found is not None else OwnerRecord(host=None, pid=None, heartbeat=None)
+                    self._lost_to = found[1] if found is not None else UNKNOWN_OWNER
                     return
                 self._record["heartbeat"] = time.time()
                 content = _encode(self._record)
