@@ -204,7 +204,7 @@ def _owned_elsewhere_line(error: Exception) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from drivelab.experiments.config import ConfigError, resolve_trial
-    from drivelab.experiments.interruption import EXIT_INTERRUPTED
+    from drivelab.experiments.interruption import EXIT_INTERRUPTED, stop_requested
     from drivelab.experiments.ownership import TrialOwnedElsewhere, TrialOwnershipLost
     from drivelab.experiments.trial import (TrialAlreadyDone, TrialInterrupted, check_run_dir_config, read_status,
                                             run_trial, trial_dir)
@@ -251,6 +251,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"drivelab: trial failed: {str(error).splitlines()[0] if str(error) else type(error).__name__} "
                   f"(traceback in {run_dir / 'error.log'})", file=sys.stderr)
             return 1
+    if stop_requested():  # a signal that came after the trial ended is still answered with the one line and 130
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(_json_ready({"run_dir": str(run_dir), **status})))
     else:
