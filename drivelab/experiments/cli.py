@@ -2,7 +2,11 @@
 
 Heavy modules (pybullet, torch, highway-env) are imported inside the commands, so ``drivelab --help``
 answers at once. Bad input gets one line on stderr naming the problem and what is allowed, and exit
-status 2.
+status 2; so does ``train`` on a trial that another live process is running (the line names it).
+
+``train`` and ``sweep`` stop cleanly on Ctrl-C (SIGINT) and SIGTERM: the trials they run are
+checkpointed and marked ``interrupted``, the command prints ``interrupted; run the same command to
+resume`` and exits with status 130, without a traceback (see :mod:`drivelab.experiments.interruption`).
 """
 
 from __future__ import annotations
@@ -170,10 +174,45 @@ def _load_config(path: str):
         raise UsageError(str(error)) from None
 
 
+def _stoppable(command):
+    """Run a command that stops cleanly on SIGINT and SIGTERM: one line, exit status 130, no traceback."""
+    from drivelab.experiments import interruption
+
+    def run_stoppable(args: argparse.Namespace) -> int:
+        with interruption.stop_on_signals():
+            try:
+                status = command(args)
+            except KeyboardInterrupt:  # a second signal, or one before the command could check
+                status = interruption.EXIT_INTERRUPTED
+            if status == interruption.EXIT_INTERRUPTED or interruption.stop_requested():
+                print(interruption.INTERRUPTED_LINE, file=sys.stderr)
+                return interruption.EXIT_INTERRUPTED
+            return status
+
+    return run_stoppable
+
+
+def _check_stale_limit() -> None:
+    from drivelab.experiments.ownership import stale_after_s
+
+    try:
+        stale_after_s()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _owned_elsewhere_line(error: Exception) -> str:
+    return f"{error}; wait for it to finish, or stop it and run this command again"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from drivelab.experiments.config import ConfigError, resolve_trial
-    from drivelab.experiments.trial import prepare_run_dir, read_status, run_trial, trial_dir
+    from drivelab.experiments.interruption import EXIT_INTERRUPTED, stop_requested
+    from drivelab.experiments.ownership import TrialOwnedElsewhere, TrialOwnershipLost
+    from drivelab.experiments.trial import (TrialAlreadyDone, TrialInterrupted, check_run_dir_config, read_status,
+                                            run_trial, trial_dir)
 
+    _check_stale_limit()
     config = _load_config(args.config)
     if args.agent is None:
         if len(config.agents) > 1:
@@ -184,29 +223,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     seed = config.seeds[0] if args.seed is None else args.seed
     if seed < 0:
         raise UsageError(f"--seed must be >= 0, got {seed}")
+    run_dir = trial_dir(Path(args.out), config.name, agent, seed)
     try:
         trial = resolve_trial(config, agent, seed)
+        check_run_dir_config(trial, run_dir)  # the same config, or a one-line refusal
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    run_dir = trial_dir(Path(args.out), config.name, agent, seed)
+    already_done = f"{agent} seed {seed} is already done in {run_dir}; remove that directory to train again"
     previous = read_status(run_dir)
     if previous is not None and previous.get("state") == "done":
-        try:
-            prepare_run_dir(trial, run_dir)  # the same config, or a one-line refusal
-        except ConfigError as error:
-            raise UsageError(str(error)) from None
-        print(f"{agent} seed {seed} is already done in {run_dir}; remove that directory to train again", file=sys.stderr)
+        print(already_done, file=sys.stderr)
         status = previous
     else:
         try:
             status = run_trial(trial, run_dir, progress_bar=not args.json and sys.stderr.isatty(),
                                say=lambda message: print(message, file=sys.stderr))
+        except TrialOwnershipLost as lost:
+            print(f"drivelab: {lost}", file=sys.stderr)
+            return 1
+        except TrialOwnedElsewhere as owned:
+            raise UsageError(_owned_elsewhere_line(owned)) from None
+        except TrialAlreadyDone as done:  # another process finished it while this one started
+            print(already_done, file=sys.stderr)
+            status = done.status
+        except TrialInterrupted:
+            return EXIT_INTERRUPTED
         except ConfigError as error:
             raise UsageError(str(error)) from None
         except Exception as error:  # recorded in the run directory; the user gets one line and where to look
             print(f"drivelab: trial failed: {str(error).splitlines()[0] if str(error) else type(error).__name__} "
                   f"(traceback in {run_dir / 'error.log'})", file=sys.stderr)
             return 1
+    if stop_requested():  # a signal that came after the trial ended is still answered with the one line and 130
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(_json_ready({"run_dir": str(run_dir), **status})))
     else:
@@ -219,12 +268,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from drivelab.experiments.sweep import run_sweep
+    from drivelab.experiments import interruption
+    from drivelab.experiments.sweep import DONE, FAILED, RUNNING_ELSEWHERE, SKIPPED, run_sweep
 
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.address and args.backend != "ray":
         raise UsageError("--address is for --backend ray")
+    _check_stale_limit()
     config = _load_config(args.config)
     total = len(config.agents) * len(config.seeds)
     from tqdm import tqdm
@@ -233,9 +284,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     def report(outcome) -> None:
         bar.update(1)
-        if not args.json:
+        if not args.json and not interruption.stop_requested():  # once stopped, the one line says it all
             detail = f": {outcome.error}" if outcome.error else ""
-            bar.write(f"{outcome.state:>7}  {outcome.agent} seed {outcome.seed}{detail}", file=sys.stderr)
+            bar.write(f"{outcome.state:>17}  {outcome.agent} seed {outcome.seed}{detail}", file=sys.stderr)
 
     from drivelab.experiments.config import ConfigError
 
@@ -245,19 +296,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as error:
         raise UsageError(str(error).splitlines()[0]) from None
     finally:
+        if interruption.stop_requested():
+            bar.leave = False
         bar.close()
-    failed = [o for o in outcomes if o.state == "failed"]
+    if interruption.stop_requested():
+        return interruption.EXIT_INTERRUPTED
+    failed = [o for o in outcomes if o.state == FAILED]
+    elsewhere = [o for o in outcomes if o.state == RUNNING_ELSEWHERE]
     experiment_dir = Path(args.out) / config.name
     summary = {"experiment_dir": str(experiment_dir), "trials": len(outcomes),
-               "done": sum(o.state == "done" for o in outcomes), "skipped": sum(o.state == "skipped" for o in outcomes),
+               "done": sum(o.state == DONE for o in outcomes), "skipped": sum(o.state == SKIPPED for o in outcomes),
+               "running_elsewhere": [{"agent": o.agent, "seed": o.seed, "owner": o.error, "run_dir": o.run_dir} for o in elsewhere],
                "failed": [{"agent": o.agent, "seed": o.seed, "error": o.error, "run_dir": o.run_dir} for o in failed]}
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['done']} trials run, {summary['skipped']} already done, {len(failed)} failed; "
-              f"results in {experiment_dir}")
+        print(f"{summary['done']} trials run, {summary['skipped']} already done, {len(elsewhere)} running elsewhere, "
+              f"{len(failed)} failed; results in {experiment_dir}")
         if failed:
             print("run the same command again to retry the failed trials", file=sys.stderr)
+        if elsewhere:
+            print("trials running elsewhere were left alone; run the same command once they stop to pick up any "
+                  "that did not finish", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -314,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="training seed (default: the config's first)")
     train.add_argument("--out", default="runs", help="where run directories go (default: %(default)s)")
     train.add_argument("--json", action="store_true", help="print the trial's status as one JSON object")
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=_stoppable(cmd_train))
 
     sweep = commands.add_parser("sweep", help="run every (agent, seed) trial of a config; resumable")
     sweep.add_argument("config", help="experiment YAML (see experiments/)")
@@ -323,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     sweep.add_argument("--out", default="runs", help="where run directories go (default: %(default)s)")
     sweep.add_argument("--json", action="store_true", help="print the sweep summary as one JSON object")
-    sweep.set_defaults(handler=cmd_sweep)
+    sweep.set_defaults(handler=_stoppable(cmd_sweep))
 
     compare = commands.add_parser("compare", help="learning curves, IQM with bootstrap CIs, and a markdown report")
     compare.add_argument("dirs", nargs="+", metavar="DIR", help="experiment, agent or trial directories")
@@ -362,8 +422,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The console script: ``main`` and exit."""
-    sys.exit(main())
+    """The console script: ``main`` and exit; a Ctrl-C that no command handles ends it without a traceback."""
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":

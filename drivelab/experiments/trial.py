@@ -1,19 +1,25 @@
 """One trial: one agent, one seed, trained and evaluated into its own run directory.
 
-Reading order, as in a CleanRL script: resolve the config → prepare the run directory → make the
-envs → make (or resume) the agent → learn with callbacks (evaluation, checkpoints, W&B) → save.
+Reading order, as in a CleanRL script: resolve the config → own the run directory → prepare it →
+make the envs → make (or resume) the agent → learn with callbacks (evaluation, checkpoints, W&B) → save.
 
 The run directory ``<out>/<experiment>/<agent>/seed-<seed>/`` holds everything about the trial:
 
 - ``config.yaml``: the resolved trial config (presets applied);
-- ``status.json``: state (running / done / failed), env steps, wall time, error, attempts;
-- ``checkpoints/``: the latest checkpoint (model, optimizer, DQN replay buffer, step counter),
-  written into a fresh folder and switched to by one atomic rename of ``latest.json``;
+- ``status.json``: state (running / done / failed / interrupted), env steps, wall time, error, attempts,
+  and the host and pid of the process that runs it;
+- ``owner.lock`` and ``owner.json``: the lock and the heartbeat record of the one process that runs
+  the trial (see :mod:`drivelab.experiments.ownership`); ``owner.json`` is removed when it stops;
+- ``checkpoints/``: the latest checkpoint (model, optimizer, DQN replay buffer, step counter, next
+  evaluation), written into a fresh folder and switched to by one atomic rename of ``latest.json``;
 - ``evaluations.csv`` (one row per evaluation episode) and ``evaluation.json`` (the final one);
 - ``model.zip``: the final model; ``tensorboard/``; ``wandb/`` (the W&B run, offline by default).
 
 A trial killed at any moment and started again with the same command resumes from its last
-checkpoint: the model with its optimizer state, the replay buffer, and the step counter.
+checkpoint: the model with its optimizer state, the replay buffer, and the step counter. A trial
+stopped by a signal (see :mod:`drivelab.experiments.interruption`) writes a checkpoint where it
+stopped first, and is marked ``interrupted``. A second process on a trial that a live process owns is
+refused before it writes anything.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import traceback
@@ -32,8 +39,10 @@ from typing import Any, Callable
 import yaml
 
 from drivelab.agents.presets import LEARNING_ALGOS
+from drivelab.experiments import interruption
 from drivelab.experiments.config import ConfigError
 from drivelab.experiments.evaluation import CSV_COLUMNS, evaluate, evaluation_track_seeds, summarize
+from drivelab.experiments.ownership import TrialOwnership, TrialOwnershipLost
 
 STATUS_FILE = "status.json"
 CONFIG_FILE = "config.yaml"
@@ -46,6 +55,24 @@ LATEST = "latest.json"
 
 def trial_dir(out: Path, experiment: str, agent: str, seed: int) -> Path:
     return Path(out) / experiment / agent / f"seed-{seed}"
+
+
+class TrialAlreadyDone(Exception):
+    """The trial was found done once its run directory was owned (another process had just finished
+    it); it was not trained again and nothing was written. ``status`` is its status."""
+
+    def __init__(self, run_dir: Path, status: dict[str, Any]) -> None:
+        super().__init__(f"{run_dir} is already done")
+        self.status = status
+
+
+class TrialInterrupted(Exception):
+    """A stop was requested (SIGINT or SIGTERM): the trial was checkpointed and marked ``interrupted``,
+    or, with ``started`` False, the stop came before it started and nothing was written."""
+
+    def __init__(self, message: str, *, started: bool = True) -> None:
+        super().__init__(message)
+        self.started = started
 
 
 # -- small atomic file helpers ------------------------------------------------------------------
@@ -134,19 +161,30 @@ def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 class Recorder:
     """Evaluates an agent and records the result: CSV rows and W&B."""
 
-    def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, started: float) -> None:
+    def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, started: float,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         from drivelab.agents.factory import make_env
 
         self.trial, self.run_dir, self.tracker, self.started = trial, run_dir, tracker, started
+        self.should_stop = should_stop
         evaluation = trial["evaluation"]
         self.track_seeds = evaluation_track_seeds(evaluation["first_track_seed"], evaluation["episodes"])
         self.env = make_env(trial["env_id"], trial["env_options"], trial["action"], scaled=trial["algo"] in LEARNING_ALGOS)
         self.seconds_evaluating = 0.0
         self.last: dict[str, float] | None = None
 
-    def evaluate(self, agent, env_steps: int, record_as: tuple[int, ...] | None = None) -> list[dict[str, Any]]:
+    def evaluate(self, agent, env_steps: int, record_as: tuple[int, ...] | None = None) -> list[dict[str, Any]] | None:
+        """One episode per evaluation track, recorded at ``env_steps`` (or at each of ``record_as``).
+
+        :return: the episodes, or None, with nothing recorded, when a stop came before the last one.
+        """
         begin = time.perf_counter()
-        episodes = evaluate(agent, self.env, self.track_seeds)
+        episodes: list[dict[str, Any]] = []
+        for track_seed in self.track_seeds:
+            if self.should_stop():
+                self.seconds_evaluating += time.perf_counter() - begin
+                return None
+            episodes += evaluate(agent, self.env, [track_seed])
         self.seconds_evaluating += time.perf_counter() - begin
         summary = summarize(episodes)
         for steps in record_as or (env_steps,):
@@ -168,17 +206,48 @@ def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, nex
     every_checkpoint = trial["checkpoint_every_steps"]
 
     class EvaluateAndCheckpoint(BaseCallback):
-        """Evaluates every ``evaluation.every_steps`` and checkpoints every ``checkpoint_every_steps``."""
+        """Evaluates every ``evaluation.every_steps`` and checkpoints every ``checkpoint_every_steps``;
+        ends ``learn`` (by returning False) when a stop is requested, where the rerun can pick up exactly."""
 
         def __init__(self) -> None:
             super().__init__()
             self.next_eval, self.next_checkpoint = next_eval, next_checkpoint
+            self.rollout_start: tuple[int, int] | None = None
+            self.cut_short = False
+
+        def _on_rollout_start(self) -> None:
+            self.rollout_start = (self.model.num_timesteps, self.next_eval)
+
+        def resume_point(self) -> tuple[int, int]:
+            """Env steps and next evaluation to checkpoint at, after a stop.
+
+            PPO's weights change only at the end of a rollout, and the rollout buffer is not saved:
+            the steps of the unfinished rollout taught the model nothing, so the checkpoint says so
+            and the rerun collects whole rollouts again, ending on the budget as an uninterrupted run.
+            """
+            from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+            if self.cut_short and isinstance(self.model, OnPolicyAlgorithm) and self.rollout_start is not None:
+                return self.rollout_start
+            return self.model.num_timesteps, self.next_eval
+
+        def _stop_between_updates(self) -> bool:
+            """DQN trains every ``train_freq`` steps; stopping on that grid keeps the rerun on it too
+            (at most ``train_freq - 1`` more steps). Returns what ``_on_step`` returns."""
+            frequency = getattr(self.model, "train_freq", None)
+            on_grid = (frequency is None or getattr(frequency.unit, "value", "step") != "step"
+                       or (self.model.num_timesteps // self.model.n_envs) % frequency.frequency == 0)
+            self.cut_short = on_grid
+            return not on_grid
 
         def _on_step(self) -> bool:
+            if recorder.should_stop():
+                return self._stop_between_updates()
             steps = self.model.num_timesteps
             if steps >= self.next_eval:
                 # Logged to W&B directly (not through SB3's logger, whose TensorBoard sync would log it twice).
-                recorder.evaluate(self.model, steps)
+                if recorder.evaluate(self.model, steps) is None:
+                    return self._stop_between_updates()  # next_eval stays: the evaluation is made on resume
                 while self.next_eval <= steps:
                     self.next_eval += every_eval
             if steps >= self.next_checkpoint:
@@ -190,33 +259,59 @@ def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, nex
     return EvaluateAndCheckpoint()
 
 
+def check_run_dir_config(trial: dict[str, Any], run_dir: Path) -> None:
+    """Refuse (ConfigError, one line) a run directory that holds a trial with a different config; reads only."""
+    config_path = Path(run_dir) / CONFIG_FILE
+    if config_path.is_file() and yaml.safe_load(config_path.read_text()) != yaml.safe_load(yaml.safe_dump(trial, sort_keys=True)):
+        raise ConfigError(f"{run_dir} holds a trial with a different config; use another --out or remove that directory")
+
+
 def prepare_run_dir(trial: dict[str, Any], run_dir: Path) -> None:
     """Create the run directory with its config, or check that an existing one holds the same config."""
+    check_run_dir_config(trial, run_dir)
     config_path = run_dir / CONFIG_FILE
-    text = yaml.safe_dump(trial, sort_keys=True)
     if config_path.is_file():
-        if yaml.safe_load(config_path.read_text()) != yaml.safe_load(text):
-            raise ConfigError(f"{run_dir} holds a trial with a different config; use another --out or remove that directory")
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(config_path, text)
+    write_atomic(config_path, yaml.safe_dump(trial, sort_keys=True))
 
 
 def run_trial(trial: dict[str, Any], run_dir: Path, *, progress_bar: bool = False,
               say: Callable[[str], None] = lambda _message: None) -> dict[str, Any]:
-    """Run (or resume) one trial; returns its final status. Exceptions are recorded, then re-raised."""
+    """Run (or resume) one trial as the one process that writes its run directory; returns its final status.
+
+    :raises ConfigError: the run directory holds a trial with a different config; nothing was written.
+    :raises TrialOwnedElsewhere: another live process owns the run directory; nothing was written.
+    :raises TrialAlreadyDone: the trial was done once the run directory was owned; nothing was written.
+    :raises TrialInterrupted: a stop was requested (:mod:`drivelab.experiments.interruption`): the trial
+        was checkpointed where it stopped and marked ``interrupted``.
+    :raises KeyboardInterrupt: a forced stop: the trial was marked ``interrupted``, without a fresh checkpoint.
+
+    Other exceptions are recorded (state ``failed``, ``error.log``), then re-raised.
+    """
+    run_dir = Path(run_dir)
+    check_run_dir_config(trial, run_dir)
+    if interruption.stop_requested():
+        raise TrialInterrupted(f"stopped before {run_dir} started", started=False)
+    with TrialOwnership.acquire(run_dir) as owner:
+        previous = read_status(run_dir) or {}
+        if previous.get("state") == "done":
+            raise TrialAlreadyDone(run_dir, previous)
+        prepare_run_dir(trial, run_dir)
+        return _run_owned(trial, run_dir, owner, previous, progress_bar, say)
+
+
+def _run_owned(trial: dict[str, Any], run_dir: Path, owner: TrialOwnership, previous: dict[str, Any],
+               progress_bar: bool, say: Callable[[str], None]) -> dict[str, Any]:
     import torch
 
     from drivelab.experiments.tracking import WandbRun
 
-    run_dir = Path(run_dir)
-    prepare_run_dir(trial, run_dir)
-    previous = read_status(run_dir) or {}
     status: dict[str, Any] = {
         "state": "running", "experiment": trial["experiment"], "agent": trial["agent"], "algo": trial["algo"],
         "env_id": trial["env_id"], "seed": trial["seed"], "env_steps": 0, "budget_steps": trial["budget_steps"],
         "wall_time_s": previous.get("wall_time_s", 0.0), "error": None, "attempts": previous.get("attempts", 0) + 1,
-        "resumed_from_env_steps": None, "pid": os.getpid(),
+        "resumed_from_env_steps": None, "host": socket.gethostname(), "pid": os.getpid(),
     }
     write_status(run_dir, status)
     # One thread per trial: small MLPs gain nothing from more, and trials share the cores.
@@ -225,9 +320,10 @@ def run_trial(trial: dict[str, Any], run_dir: Path, *, progress_bar: bool = Fals
     tracker = None
     try:
         tracker = WandbRun(trial, run_dir)
-        recorder = Recorder(trial, run_dir, tracker, started)
+        recorder = Recorder(trial, run_dir, tracker, started,
+                            should_stop=lambda: interruption.stop_requested() or owner.lost)
         if trial["algo"] in LEARNING_ALGOS:
-            model, learn_seconds = _train(trial, run_dir, recorder, tracker, status, progress_bar, say)
+            model, learn_seconds = _train(trial, run_dir, recorder, tracker, status, owner, progress_bar, say)
             env_steps = int(model.num_timesteps)
         else:
             from drivelab.agents.factory import scripted_agent
@@ -236,7 +332,8 @@ def run_trial(trial: dict[str, Any], run_dir: Path, *, progress_bar: bool = Fals
             # A scripted agent does not learn: one evaluation stands for step 0 and the budget.
             if (run_dir / EVALUATIONS_CSV).exists():
                 (run_dir / EVALUATIONS_CSV).unlink()
-            recorder.evaluate(agent, 0, record_as=(0, trial["budget_steps"]))
+            if recorder.evaluate(agent, 0, record_as=(0, trial["budget_steps"])) is None:
+                _stop_here(None, run_dir, None, owner)
             env_steps, learn_seconds = 0, 0.0
         final = recorder.last
         write_atomic(run_dir / EVALUATION_JSON, json.dumps({"env_steps": env_steps, **final}, indent=2) + "\n")
@@ -248,20 +345,54 @@ def run_trial(trial: dict[str, Any], run_dir: Path, *, progress_bar: bool = Fals
         tracker.finish(summary={f"final/{key}": value for key, value in final.items()})
         write_status(run_dir, status)
         return status
+    except TrialOwnershipLost:
+        _finish_quietly(tracker, exit_code=1)  # the run directory is another process's now: no status written
+        raise
+    except (TrialInterrupted, KeyboardInterrupt):
+        checkpoint_steps = _checkpoint_env_steps(run_dir)
+        status.update(state="interrupted", env_steps=checkpoint_steps or 0, checkpoint_env_steps=checkpoint_steps,
+                      wall_time_s=status["wall_time_s"] + time.perf_counter() - started)
+        write_status(run_dir, status)
+        # A non-zero exit code; the rerun resumes the same W&B run id.
+        _finish_quietly(tracker, exit_code=interruption.EXIT_INTERRUPTED)
+        raise
     except BaseException as error:
         status.update(state="failed", error=f"{type(error).__name__}: {error}".splitlines()[0],
                       wall_time_s=status["wall_time_s"] + time.perf_counter() - started)
         write_atomic(run_dir / "error.log", traceback.format_exc())
         write_status(run_dir, status)
-        if tracker is not None:
-            try:
-                tracker.finish(exit_code=1)
-            except Exception:  # the original error matters more than a tracking hiccup
-                pass
+        _finish_quietly(tracker, exit_code=1)
         raise
 
 
-def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, Any], progress_bar: bool, say):
+def _finish_quietly(tracker, exit_code: int) -> None:
+    if tracker is None:
+        return
+    try:
+        tracker.finish(exit_code=exit_code)
+    except Exception:  # the original error or stop matters more than a tracking hiccup
+        pass
+
+
+def _stop_here(model, run_dir: Path, next_eval: int | None, owner: TrialOwnership):
+    """End the trial where a stop request found it: checkpoint (a learning trial), then raise."""
+    if owner.lost:
+        raise TrialOwnershipLost(run_dir, owner.lost_to)
+    if model is not None:
+        save_checkpoint(model, run_dir, {"next_eval": next_eval})
+        raise TrialInterrupted(f"stopped at {int(model.num_timesteps)} env steps")
+    raise TrialInterrupted("stopped during the evaluation")
+
+
+def _checkpoint_env_steps(run_dir: Path) -> int | None:
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        return None
+    return int(json.loads((checkpoint / "state.json").read_text())["env_steps"])
+
+
+def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, Any], owner: TrialOwnership,
+           progress_bar: bool, say):
     from drivelab.agents.factory import load_model, make_model, make_training_env
     from drivelab.experiments.tracking import TENSORBOARD_LOG_NAME
 
@@ -288,11 +419,17 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
             (run_dir / EVALUATIONS_CSV).unlink()
         model = make_model(trial["algo"], venv, trial["hyperparams"], trial["seed"], tensorboard_log=tensorboard,
                            device=trial["device"])
-        steps, next_eval = 0, every_eval
-        recorder.evaluate(model, 0)
+        steps, next_eval = 0, 0
     write_status(run_dir, status)
+    if next_eval <= steps:
+        # Due now: a fresh model's evaluation at step 0, or one that a stop cut short.
+        if recorder.evaluate(model, steps) is None:
+            _stop_here(model, run_dir, next_eval, owner)
+        while next_eval <= steps:
+            next_eval += every_eval
     next_checkpoint = (steps // every_checkpoint + 1) * every_checkpoint
-    callbacks = [_make_callback(recorder, trial, run_dir, next_eval, next_checkpoint)]
+    schedule = _make_callback(recorder, trial, run_dir, next_eval, next_checkpoint)
+    callbacks = [schedule]
     if tracker.active:
         callbacks.append(tracker.sb3_callback())
     remaining = trial["budget_steps"] - steps
@@ -301,10 +438,13 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
         model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=False,
                     progress_bar=progress_bar, tb_log_name=TENSORBOARD_LOG_NAME)
     learn_seconds = time.perf_counter() - begin
+    if recorder.should_stop():
+        model.num_timesteps, resume_eval = schedule.resume_point()
+        _stop_here(model, run_dir, resume_eval, owner)
     final_steps = int(model.num_timesteps)
     evaluated = recorder.last is not None and _last_evaluated_steps(run_dir) == final_steps
-    if not evaluated:
-        recorder.evaluate(model, final_steps)
+    if not evaluated and recorder.evaluate(model, final_steps) is None:
+        _stop_here(model, run_dir, schedule.next_eval, owner)
     model_path = run_dir / MODEL_FILE
     staging = run_dir / ".model.staging.zip"
     model.save(staging)

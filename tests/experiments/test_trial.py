@@ -133,6 +133,8 @@ def test_sigkilled_training_resumes_from_its_last_checkpoint(tmp_path):
     killed_at = json.loads(latest.read_text())["env_steps"]
     assert json.loads((run_dir / "status.json").read_text())["state"] == "running"
     assert killed_at < 5000
+    # The killed owner's record stays behind: its pid is dead and its lock released, so it is taken over.
+    assert json.loads((run_dir / "owner.json").read_text())["pid"] == process.pid
 
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -140,6 +142,7 @@ def test_sigkilled_training_resumes_from_its_last_checkpoint(tmp_path):
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "done" and status["attempts"] == 2
     assert status["resumed_from_env_steps"] == killed_at and status["env_steps"] == 5000
+    assert not (run_dir / "owner.json").exists()
     # The replay buffer came back too: every transition but the one in flight when the checkpoint
     # was written (SB3 calls callbacks before it stores the step's transition).
     assert status["replay_buffer_size_at_resume"] == killed_at - 1
