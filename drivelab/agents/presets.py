@@ -27,6 +27,7 @@ class Preset:
     n_envs: int
     hyperparams: dict[str, Any] = field(default_factory=dict)
     train_env_options: dict[str, Any] = field(default_factory=dict)
+    env_options: dict[str, Any] = field(default_factory=dict)  # the preset's own env options, training and evaluation
 
 
 @lru_cache(maxsize=None)
@@ -70,4 +71,5 @@ def find_preset(env_id: str, algo: str, preset: str | None = None, action: str |
         n_envs=int(entry.get("n_envs", 1)),
         hyperparams=copy.deepcopy(entry.get("hyperparams", {})),
         train_env_options=copy.deepcopy(content.get("train_env_options", {})),
+        env_options=copy.deepcopy(entry.get("env_options", {})),
     )

@@ -66,7 +66,7 @@ class LaneKeepOptions:
     curvature_preview_m: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 30.0)
     steer_levels: int = 9
     progress_reward_per_m: float = 0.1
-    lateral_error_weight: float = 1.0
+    lateral_error_weight: float = 2.0
     off_road_penalty: float = 10.0
     render_width: int = 320
     render_height: int = 240
@@ -168,8 +168,13 @@ class LaneKeepEnv(gym.Env):
 
     ## Rewards
     Per step: ``progress_reward_per_m`` (0.1) × metres of progress along the lane
-    − ``lateral_error_weight`` (1.0) × (lateral offset / half lane width)² × step duration (s);
+    − ``lateral_error_weight`` (2.0) × |lateral offset| / half lane width × step duration (s);
     − ``off_road_penalty`` (10) on the step that leaves the road or rolls the car over.
+
+    At 10 m/s progress earns 1.0 per second; driving 0.2 m off centre costs 0.23 per second. The offset is
+    penalised linearly, not squared, so that the pull towards the centre does not fade near it: with a
+    squared term (weight 1) a learned policy settled 0.24 m off centre, where the cost was 2 % of the
+    progress reward.
 
     ## Starting State
     At the route's start (s = 0) on the centre of lane ``lane``, aligned with it, at ``initial_speed_mps`` (0);
@@ -195,7 +200,7 @@ class LaneKeepEnv(gym.Env):
     a constant speed set-point), ``initial_speed_mps`` (0),
     ``initial_offset_max_m`` (0), ``initial_heading_max_rad`` (0), ``decision_hz`` (20), ``physics_hz`` (100),
     ``max_episode_s`` (90), ``curvature_preview_m`` ((0, 5, 10, 20, 30)), ``steer_levels`` (9),
-    ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (1.0), ``off_road_penalty`` (10),
+    ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (2.0), ``off_road_penalty`` (10),
     ``render_width`` (320), ``render_height`` (240), ``track_seed_range`` ([0, 1000000)): where random
     tracks are drawn from. An unknown option raises a one-line error listing these.
 
@@ -357,7 +362,7 @@ class LaneKeepEnv(gym.Env):
         truncated = not terminated and self._steps * self.decision_dt_s >= o.max_episode_s - 1e-9
 
         half_lane = o.lane_width_m / 2
-        reward = o.progress_reward_per_m * progress_m - o.lateral_error_weight * (lane_offset / half_lane) ** 2 * self.decision_dt_s
+        reward = o.progress_reward_per_m * progress_m - o.lateral_error_weight * abs(lane_offset) / half_lane * self.decision_dt_s
         if off_road or rolled_over:
             reward -= o.off_road_penalty
 

@@ -226,9 +226,13 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
     }
     if agent.algo in LEARNING_ALGOS:
         preset = find_preset(config.env.id, agent.algo, agent.preset, agent.action)
+        # The preset's env options (an action resolution, say) hold for training and evaluation alike,
+        # unless the config sets the same option.
+        env_options = {**preset.env_options, **env_options}
         resolved.update(
             preset=preset.name,
             action=preset.action,
+            env_options=copy.deepcopy(env_options),
             n_envs=agent.n_envs or preset.n_envs,
             hyperparams={**preset.hyperparams, **agent.hyperparams},
             train_env_options={**preset.train_env_options, **env_options},

@@ -327,6 +327,22 @@ def test_hard_left_leaves_the_road_and_terminates_with_the_penalty(make_env):
     assert all(r > -5 for r in rewards[:-1])  # the penalty comes once, on the step that leaves
 
 
+def test_reward_is_progress_minus_a_linear_centring_cost(make_env):
+    """0.1 per metre of progress − 2.0 × |offset| / 1.75 m per second (the docstring's numbers)."""
+    env = make_env(action="steer", initial_offset_max_m=0.8, initial_speed_mps=8.0)
+    env.reset(seed=3)
+    s_before = env.unwrapped._s_m
+    checked = 0
+    for _ in range(30):
+        _, reward, terminated, _, info = env.step(np.zeros(1, np.float32))
+        progress = env.unwrapped.road.progress(s_before, info["s_m"])
+        s_before = info["s_m"]
+        if not terminated:
+            assert reward == pytest.approx(0.1 * progress - 2.0 * abs(info["lane_offset_m"]) / 1.75 * 0.05, abs=1e-12)
+            checked += abs(info["lane_offset_m"]) > 0.05
+    assert checked > 10  # the car was off centre, so the centring cost was really tested
+
+
 def test_truncates_after_exactly_max_episode_s_with_the_metrics(make_env):
     env = make_env(action="steer", max_episode_s=2.0)
     env.reset(seed=0)
