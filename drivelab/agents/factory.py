@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from drivelab.agents.wrappers import ScaledObservation
 
 # Arguments the factory sets itself; a config may not pass them as hyperparameters.
 RESERVED_HYPERPARAMS = ("policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
+# Hyperparameters that may be a schedule, written as rl-baselines3-zoo writes them: "lin_0.0005" decays
+# linearly from 0.0005 at the start of training to 0 at its end.
+SCHEDULED_HYPERPARAMS = ("learning_rate", "clip_range", "clip_range_vf")
+LINEAR_PREFIX = "lin_"
 
 
 def algorithm_class(algo: str):
@@ -37,11 +42,37 @@ def allowed_hyperparams(algo: str) -> list[str]:
 
 
 def check_hyperparams(algo: str, hyperparams: dict[str, Any]) -> None:
-    """One-line ``ValueError`` for a hyperparameter the algorithm does not take (a typo, usually)."""
+    """One-line ``ValueError`` for a hyperparameter the algorithm does not take (a typo, usually), or a
+    schedule that is not ``lin_<number>``."""
     allowed = allowed_hyperparams(algo)
     for name in hyperparams:
         if name not in allowed:
             raise ValueError(f"unknown hyperparameter {name!r} for {algo}; allowed: {', '.join(allowed)}")
+    resolve_schedules(hyperparams)
+
+
+def resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """``hyperparams`` with each ``"lin_<start>"`` turned into SB3's linear schedule from ``start`` to 0.
+
+    :raises ValueError: (one line) for another string where a schedule may stand.
+    """
+    from stable_baselines3.common.utils import LinearSchedule
+
+    resolved = dict(hyperparams)
+    for name in SCHEDULED_HYPERPARAMS:
+        value = hyperparams.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            start = float(value.removeprefix(LINEAR_PREFIX)) if value.startswith(LINEAR_PREFIX) else None
+        except ValueError:
+            start = None
+        if start is None or not math.isfinite(start) or start <= 0:
+            raise ValueError(f"hyperparameter {name} must be a number or {LINEAR_PREFIX}<number> "
+                             f"(a linear decay to 0), got {value!r}")
+        # From start at the beginning of training (progress remaining 1) to 0 at its end.
+        resolved[name] = LinearSchedule(start, 0.0, 1.0)
+    return resolved
 
 
 def make_env(env_id: str, options: dict[str, Any], action: str, *, scaled: bool, render_mode: str | None = None) -> gym.Env:
@@ -66,7 +97,7 @@ def make_model(algo: str, env, hyperparams: dict[str, Any], seed: int, *, tensor
     """A fresh SB3 model; ``hyperparams`` are the algorithm's own keyword arguments."""
     check_hyperparams(algo, hyperparams)
     return algorithm_class(algo)("MlpPolicy", env, seed=seed, device=device, tensorboard_log=tensorboard_log,
-                                 verbose=0, **hyperparams)
+                                 verbose=0, **resolve_schedules(hyperparams))
 
 
 def load_model(algo: str, path: str | Path, env=None, device: str = "auto"):
