@@ -2,11 +2,22 @@
 
 The full comparison (PPO vs DQN vs the rule-based driver, 5 seeds) is a benchmark run by
 ``drivelab sweep experiments/lanekeep_ppo_vs_dqn.yaml``; this test only shows real improvement.
+
+Training is bit-identical only on one kind of CPU (another one takes other floating-point paths), so
+the budget and the threshold hold with margin for every seed tried, not just the one the test uses:
+``DRIVELAB_LEARNING_SEEDS=0,1,2,3,4 pytest tests/agents/test_learning.py`` runs it for seeds 0-4. Measured
+on 2026-11-26 (AMD EPYC), route completion on the three evaluation laps for seeds 0-4: before training
+0.056 each; after 12,288 steps (the old budget) 0.19, 0.06, 0.20, 0.07, 0.04; after 20,480 steps
+1.0, 1.0, 1.0, 1.0, 0.57; after 30,720 and 40,960 steps 1.0 each. The budget is 40,960 steps, a whole
+10,000 steps past the point where the slowest seed had it, against a threshold of 0.8.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pytest
 import torch
 
 from drivelab.agents.factory import make_env, make_model, make_training_env
@@ -14,19 +25,22 @@ from drivelab.experiments.config import parse_config, resolve_trial
 from drivelab.experiments.evaluation import evaluate, evaluation_track_seeds
 
 EVALUATION_TRACKS = evaluation_track_seeds(1_000_000, 3)
+BUDGET_STEPS = 40_960  # 20 PPO updates of 2,048 steps
+SEEDS = [int(seed) for seed in os.environ.get("DRIVELAB_LEARNING_SEEDS", "0").split(",")]
 
 
 def route_completion(model, env) -> float:
     return float(np.mean([episode["route_completion"] for episode in evaluate(model, env, EVALUATION_TRACKS)]))
 
 
-def test_ppo_preset_learns_to_complete_laps_within_12k_steps():
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ppo_preset_learns_to_complete_laps_within_41k_steps(seed):
     torch.set_num_threads(1)
     config = parse_config({"name": "learn", "env": {"id": "DriveLab/LaneKeep-v0"}, "agents": [{"name": "ppo", "algo": "ppo"}],
-                           "seeds": [0], "budget_steps": 12_288})
-    trial = resolve_trial(config, "ppo", 0)
-    venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], seed=0)
-    model = make_model("ppo", venv, trial["hyperparams"], seed=0, device="cpu")
+                           "seeds": [seed], "budget_steps": BUDGET_STEPS})
+    trial = resolve_trial(config, "ppo", seed)
+    venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], seed=seed)
+    model = make_model("ppo", venv, trial["hyperparams"], seed=seed, device="cpu")
     env = make_env(trial["env_id"], trial["env_options"], trial["action"], scaled=True)
     before = route_completion(model, env)
     model.learn(total_timesteps=trial["budget_steps"])
