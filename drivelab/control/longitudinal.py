@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from drivelab.control.pid import PID
 
@@ -101,6 +101,37 @@ class SpeedController:
             command = LongitudinalCommand(0.0, -u)
         self.last_command = command
         return command
+
+    def run(self, target_speed_mps: float, speed_mps: float, dt_s: float, steps: int,
+            measure_speed: Callable[[], float], apply_pedals: Callable[[float, float], None],
+            advance: Callable[[], None]) -> LongitudinalCommand:
+        """Close the loop around a plant for ``steps`` control periods of ``dt_s``: update, apply the pedals,
+        advance the plant, measure its speed, and again. The same commands as :meth:`update` called step by
+        step, with less Python per period (a simulator runs this at its physics rate).
+
+        :param speed_mps: the speed measured now, for the first period.
+        :param measure_speed: the plant's speed after it advanced.
+        :param apply_pedals: ``apply_pedals(throttle, brake)``.
+        :param advance: advance the plant by one period.
+        :return: the last command applied.
+        """
+        update, deadband = self.pid.update, self.brake_deadband
+        throttle = brake = 0.0
+        for period in range(steps):
+            if period:
+                speed_mps = measure_speed()
+            u = update(target_speed_mps, speed_mps, dt_s)
+            # command_from_signed, written out.
+            if u >= 0.0:
+                throttle, brake = (u if u < 1.0 else 1.0), 0.0
+            elif -u < deadband:
+                throttle = brake = 0.0
+            else:
+                throttle, brake = 0.0, (-u if u > -1.0 else 1.0)
+            apply_pedals(throttle, brake)
+            advance()
+        self.last_command = LongitudinalCommand(throttle, brake)
+        return self.last_command
 
     def reset(self, command: LongitudinalCommand | None = None, speed_mps: float | None = None) -> None:
         """Forget the controller's history; optionally continue bumplessly from ``command``.

@@ -245,7 +245,8 @@ class PID:
         # One comparison chain for the valid case; the helpers only build the error message.
         if not (0.0 < dt_s < math.inf):
             check_dt(dt_s)
-        if not (math.isfinite(setpoint) and math.isfinite(measurement) and math.isfinite(feedforward)):
+        total = setpoint + measurement + feedforward
+        if total - total != 0.0:  # NaN or inf among them (or a sum that overflowed): find which, if any
             _check_finite(setpoint=setpoint, measurement=measurement, feedforward=feedforward)
         error = setpoint - measurement
         if self.error_map is not None:
@@ -254,6 +255,10 @@ class PID:
         self._last_measurement, self._last_error = measurement, error
         if not self._auto_mode:
             return self._last_output
+
+        if (self._start_output is None and self.derivative_filter_tau_s is None and self.derivative_on_measurement
+                and not self.proportional_on_measurement and self._integral_limits is NO_LIMITS):
+            return self._update_plain(error, measurement, previous_measurement, dt_s, feedforward)
 
         if self.proportional_on_measurement:
             if previous_measurement is not None:
@@ -276,6 +281,33 @@ class PID:
         self._last_output = _clamp(others + integral, self._output_limits)
         self._terms = (proportional, integral, derivative, feedforward)
         return self._last_output
+
+    def _update_plain(self, error: float, measurement: float, previous_measurement: float | None, dt_s: float,
+                      feedforward: float) -> float:
+        """:meth:`update` for the common configuration (P on the error, an unfiltered D on the measurement,
+        no integral limits), written out: the same arithmetic as the general path in half the Python
+        (speed loops run it at physics rate)."""
+        proportional = self.kp * error
+        change = 0.0 if previous_measurement is None else -(measurement - previous_measurement)
+        derivative = self._derivative = self.kd * change / dt_s
+        others = proportional + derivative + feedforward
+        previous = self._integral
+        integral = previous + self.ki * error * dt_s
+        lower, upper = self._output_limits
+        # Anti-windup as in _anti_windup; the integral limits are none here.
+        if upper is not None and integral > previous:
+            integral = min(integral, max(previous, upper - others))
+        if lower is not None and integral < previous:
+            integral = max(integral, min(previous, lower - others))
+        self._integral = integral
+        output = others + integral
+        if upper is not None and output > upper:
+            output = upper
+        elif lower is not None and output < lower:
+            output = lower
+        self._last_output = output
+        self._terms = (proportional, integral, derivative, feedforward)
+        return output
 
     def _derivative_term(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -343,7 +344,8 @@ class LaneKeepEnv(gym.Env):
         else:
             ego.drive(command.throttle, command.brake)
             self._last_command = (command.steer_rad, command.throttle, command.brake)
-            world.step_physics(self.substeps)
+            for _ in range(self.substeps):
+                world.step_physics()
         s_before = self._s_m
         self._steps += 1
         self._sense()
@@ -351,8 +353,9 @@ class LaneKeepEnv(gym.Env):
         progress_m = road.progress(s_before, self._s_m)
         self._progress_m += progress_m
         lane_offset = self._d_m - self._lane_d
-        self._sum_sq_lane_offset += lane_offset**2
-        self._max_abs_lane_offset = max(self._max_abs_lane_offset, abs(lane_offset))
+        self._sum_sq_lane_offset += lane_offset * lane_offset
+        if abs(lane_offset) > self._max_abs_lane_offset:
+            self._max_abs_lane_offset = abs(lane_offset)
         self._sum_speed += state.speed_mps
 
         off_road = not abs(self._d_m) <= self._road_limit_m  # NaN counts as off the road
@@ -374,24 +377,17 @@ class LaneKeepEnv(gym.Env):
 
     def _hold_speed(self, steer_rad: float) -> None:
         """The decision period's physics steps, with the speed PID closing its loop at physics rate."""
-        ego, dt_s = self.ego, self.world.dt_s
+        ego, world, controller, state = self.ego, self.world, self.speed_controller, self.vehicle_state
         target = self.target_speed_mps = self._planned_speed()
-        state = self.vehicle_state
         if self.speed_profile is not None:
             lateral_accel = abs(state.speed_mps * state.yaw_rate_radps)
             cap = max(TRACTION_MIN_THROTTLE, 1.0 - lateral_accel / TRACTION_LATERAL_MPS2)
-            self.speed_controller.pid.output_limits = (-1.0, cap)
-        yaw = self.vehicle_state.yaw_rad
-        update, drive, step = self.speed_controller.update, ego.drive, self.world.step_physics
+            controller.pid.output_limits = (-1.0, cap)
         # The first measurement is the one sensed at the end of the last step: no physics ran since,
-        # and it is the speed along the same yaw, so it saves a PyBullet query (a tenth of the loop's cost).
-        speed_mps = self.vehicle_state.speed_mps
-        for substep in range(self.substeps):
-            if substep:
-                speed_mps = ego.forward_speed_mps(yaw)
-            pedals = update(target, speed_mps, dt_s)
-            drive(pedals.throttle, pedals.brake)
-            step()
+        # and it is the speed along the same yaw, so it saves a PyBullet query.
+        pedals = controller.run(target, state.speed_mps, world.dt_s, self.substeps,
+                                measure_speed=functools.partial(ego.forward_speed_mps, state.yaw_rad),
+                                apply_pedals=ego.drive, advance=world.step_physics)
         self._last_command = (steer_rad, pedals.throttle, pedals.brake)
 
     def _planned_speed(self) -> float:

@@ -66,9 +66,6 @@ class StateObservation:
         ) + tuple(Feature(f"curvature_{d:g}m_1pm", -1.0, 1.0, scale=0.03) for d in self.preview_m)
         self._low = np.array([f.low for f in self.features], dtype=np.float32)
         self._high = np.array([f.high for f in self.features], dtype=np.float32)
-        # The float32 bounds as Python floats (exactly): a value clipped to them stays inside them once
-        # rounded to float32, because rounding to the nearest float32 never crosses a float32.
-        self._bounds = tuple(zip(self._low.tolist(), self._high.tolist()))
         self.space = spaces.Box(self._low, self._high, dtype=np.float32)
         self.scales = np.array([f.scale for f in self.features], dtype=np.float32)
 
@@ -77,9 +74,11 @@ class StateObservation:
         return tuple(f.name for f in self.features)
 
     def observe(self, state: DrivingState) -> np.ndarray:
-        values = (state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps, state.steer_rad,
-                  *state.preview_curvature_1pm)
-        return np.array([min(max(value, low), high) for value, (low, high) in zip(values, self._bounds)], dtype=np.float32)
+        vector = np.array((state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps,
+                           state.steer_rad, *state.preview_curvature_1pm), dtype=np.float32)
+        # Rounding to float32 first and clipping then gives the same as clipping first: the bounds are
+        # float32 numbers, and rounding never crosses one.
+        return np.minimum(np.maximum(vector, self._low, out=vector), self._high, out=vector)
 
     def decode(self, observation: np.ndarray) -> DrivingState:
         """The inverse of :meth:`observe` (up to clipping): lets drivers read observations by name."""

@@ -209,7 +209,11 @@ class Vehicle:
     def steer(self, steer_rad: float) -> None:
         """Command the steering servo (clipped to ±max_steer_rad; the servo's rate is limited)."""
         s = self.spec
-        steer_rad = min(max(float(steer_rad), -s.max_steer_rad), s.max_steer_rad)
+        steer_rad, limit = float(steer_rad), s.max_steer_rad
+        if not -limit <= steer_rad <= limit:  # comparisons, not np.clip: this runs every step
+            if steer_rad != steer_rad:
+                raise ValueError("steer_rad must be a number, got nan")
+            steer_rad = limit if steer_rad > limit else -limit
         if steer_rad == self._steer_command_rad and self._servo_set:
             return  # the servos already hold this target: setting it again changes nothing
         left, right = self.ackermann_angles(steer_rad)
@@ -233,9 +237,13 @@ class Vehicle:
         Brake overrides throttle on the driven wheels: with brake > 0 they are braked.
         """
         s = self.spec
-        # min/max, not np.clip: this runs at physics rate and np.clip on scalars costs ~10 µs.
-        throttle = min(max(float(throttle), 0.0), 1.0)
-        brake = min(max(float(brake), 0.0), 1.0)
+        # Comparisons, not np.clip or min/max: this runs at physics rate.
+        throttle, brake = float(throttle), float(brake)
+        if not (0.0 <= throttle <= 1.0 and 0.0 <= brake <= 1.0):
+            if throttle != throttle or brake != brake:
+                raise ValueError(f"throttle and brake must be numbers in [0, 1], got {throttle} and {brake}")
+            throttle = 1.0 if throttle > 1.0 else max(throttle, 0.0)
+            brake = 1.0 if brake > 1.0 else max(brake, 0.0)
         command = (throttle, brake)
         if command == self._motor_command:
             return  # the motors already hold it (full throttle while accelerating, coasting, parked)

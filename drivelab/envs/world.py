@@ -244,11 +244,10 @@ class World:
         self.vehicles.append(vehicle)
         return vehicle
 
-    def step_physics(self, steps: int = 1) -> None:
-        """Advance the physics by ``steps`` fixed time steps."""
-        for _ in range(steps):
-            self._step()
-        self.physics_steps += steps
+    def step_physics(self) -> None:
+        """Advance the physics by one fixed time step."""
+        self._step()
+        self.physics_steps += 1
 
     def collisions(self, vehicle: Vehicle) -> list[int]:
         """Bodies other than the ground that ``vehicle`` touches."""
