@@ -84,3 +84,29 @@ def test_reset_with_the_current_pedals_is_bumpless():
     controller = SpeedController()
     controller.reset(LongitudinalCommand(throttle=0.3, brake=0.0), speed_mps=9.0)
     assert controller.update(10.0, 9.0, DT_S) == LongitudinalCommand(throttle=pytest.approx(0.3), brake=0.0)
+
+
+@pytest.mark.parametrize("brake_deadband, upper", [(0.0, 1.0), (0.05, 1.0), (0.05, 0.4)])
+def test_run_closes_the_loop_exactly_as_update_step_by_step(brake_deadband, upper):
+    """SpeedController.run (the simulator's speed loop) gives the pedals that update() gives, period by period."""
+    targets = [12.0, 12.0, 5.0, 5.0, 9.0, 20.0]  # accelerate, brake hard, coast into a lower target, saturate
+    looped, stepped = SpeedController(brake_deadband=brake_deadband), SpeedController(brake_deadband=brake_deadband)
+    for controller in (looped, stepped):
+        controller.pid.output_limits = (-1.0, upper)
+    plant_a, plant_b = LongitudinalPlant(initial_speed_mps=8.0), LongitudinalPlant(initial_speed_mps=8.0)
+    applied_a, applied_b = [], []
+    for target in targets:
+        def apply(throttle, brake):
+            applied_a.append((throttle, brake))
+            plant_a.pending = (throttle, brake)
+
+        last = looped.run(target, plant_a.speed_mps, DT_S, 25, measure_speed=lambda: plant_a.speed_mps,
+                          apply_pedals=apply, advance=lambda: plant_a.step(*plant_a.pending, DT_S))
+        for _ in range(25):
+            command = stepped.update(target, plant_b.speed_mps, DT_S)
+            applied_b.append((command.throttle, command.brake))
+            plant_b.step(command.throttle, command.brake, DT_S)
+        assert last == stepped.last_command
+    assert applied_a == applied_b
+    assert plant_a.speed_mps == plant_b.speed_mps
+    assert any(brake > 0 for _, brake in applied_a) and any(throttle == upper for throttle, _ in applied_a)
