@@ -97,3 +97,24 @@ def test_address_without_ray_backend_is_a_usage_error(tmp_path):
                              "--out", str(tmp_path / "runs")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.strip() == "drivelab: --address is for --backend ray"
     assert not (tmp_path / "runs").exists()
+
+
+def test_one_worker_running_two_tracked_trials_syncs_each_ones_tensorboard_without_warnings(tmp_path):
+    """A sweep worker runs trial after trial in one process: each W&B run gets its own trial's SB3 curves
+    under SB3's names, and W&B has nothing to warn about (its TensorBoard patch is replaced per trial)."""
+    from tests.experiments.wandb_records import offline_runs, read_run
+
+    agents = [{"name": "ppo", "algo": "ppo", "n_envs": 1, "hyperparams": {"n_steps": 128, "batch_size": 64}}]
+    config, out = write_config(tmp_path, agents, seeds=[0, 1]), tmp_path / "runs"
+    tracked = yaml.safe_load(config.read_text())
+    tracked["tracking"] = {"wandb": {"mode": "offline"}, "tensorboard": True}
+    config.write_text(yaml.safe_dump(tracked))
+    result = sweep(config, out, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert "event log directories" not in result.stderr and "wandb: WARNING" not in result.stderr
+    for seed in (0, 1):
+        runs = offline_runs(out / "sweeptest" / "ppo" / f"seed-{seed}")
+        assert len(runs) == 1
+        history = read_run(runs[0])["history"]
+        assert any("train/value_loss" in row for row in history)
+        assert not any(key.startswith("train_0/") for row in history for key in row)
