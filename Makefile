@@ -12,19 +12,21 @@ TORCH_PIN ?= torch==2.13.0
 PIP := $(BIN)/python -m pip --quiet --quiet --disable-pip-version-check
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@echo "setting up $(VENV): $(TORCH_PIN), then drivelab with its dev extra (a minute or two) ..."
-	$(PIP) install "$(TORCH_PIN)"
-	$(PIP) install -e ".[dev]"
-	touch $@
+	@$(PIP) install "$(TORCH_PIN)"
+	@$(PIP) install -e ".[dev]"
+	@touch $@
 
 # The main job: PPO vs DQN vs the rule-based driver on a small budget, then the comparison report.
 run: $(VENV)/.installed
-	$(BIN)/drivelab sweep experiments/lanekeep_quick.yaml --out runs
-	$(BIN)/drivelab compare runs/lanekeep_quick
+	@echo "drivelab sweep experiments/lanekeep_quick.yaml --out runs"
+	@$(BIN)/drivelab sweep experiments/lanekeep_quick.yaml --out runs
+	@echo "drivelab compare runs/lanekeep_quick"
+	@$(BIN)/drivelab compare runs/lanekeep_quick
 
 # The test suite. pytest's exit status 5 (no tests collected) is a failure here, not a pass.
 test: $(VENV)/.installed
@@ -33,8 +35,8 @@ test: $(VENV)/.installed
 	exit $$status
 
 bench: $(VENV)/.installed
-	$(BIN)/drivelab bench env
-	$(BIN)/drivelab bench train
+	@$(BIN)/drivelab bench env
+	@$(BIN)/drivelab bench train
 
 clean:
 	rm -rf $(VENV)
