@@ -115,6 +115,7 @@ class Vehicle:
         self.body_id = self._build(x_m, y_m, yaw_rad, color)
         self._motor_command: tuple[float, float] | None = None  # the (throttle, brake) the wheel motors hold
         self._wheels = list(ALL_WHEELS)
+        self._rear_wheels = list(REAR_WHEELS)
         self._steer_joints = list(STEER_JOINTS)
         self._steer_forces = [spec.steer_servo_force] * len(STEER_JOINTS)
         self._get_velocity = client.getBaseVelocity
@@ -244,8 +245,8 @@ class Vehicle:
                 raise ValueError(f"throttle and brake must be numbers in [0, 1], got {throttle} and {brake}")
             throttle = 1.0 if throttle > 1.0 else max(throttle, 0.0)
             brake = 1.0 if brake > 1.0 else max(brake, 0.0)
-        command = (throttle, brake)
-        if command == self._motor_command:
+        command, previous = (throttle, brake), self._motor_command
+        if command == previous:
             return  # the motors already hold it (full throttle while accelerating, coasting, parked)
         self._motor_command = command
         brake_torque = brake * s.max_brake_torque_nm
@@ -253,6 +254,12 @@ class Vehicle:
             rear_target, rear_force = 0.0, brake_torque * s.rear_brake_ratio
         else:
             rear_target, rear_force = s.max_wheel_speed_mps / s.wheel_radius_m, throttle * s.max_drive_torque_nm
+            if previous is not None and previous[1] == 0.0:
+                # Driving on from driving: the front wheels' motors hold no torque either way, so only the
+                # rear ones are sent (the speed loop's usual case, every physics step).
+                self._set_motors(self.body_id, self._rear_wheels, self._p.VELOCITY_CONTROL,
+                                 targetVelocities=[rear_target, rear_target], forces=[rear_force, rear_force])
+                return
         self._set_motors(
             self.body_id,
             self._wheels,
