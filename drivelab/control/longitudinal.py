@@ -31,12 +31,17 @@ def command_from_signed(u: float, brake_deadband: float = 0.0) -> LongitudinalCo
         pedal) instead of braking: drag alone slows the car and the pedals do not chatter.
     """
     u = max(COMMAND_LIMITS[0], min(COMMAND_LIMITS[1], u))
-    # Positional (throttle, brake): this runs at physics rate, and keywords cost a third more.
+    return LongitudinalCommand(*_pedals(u, brake_deadband))
+
+
+def _pedals(u: float, brake_deadband: float) -> tuple[float, float]:
+    """``(throttle, brake)`` of :func:`command_from_signed` for a finite ``u``, as a plain tuple: speed loops
+    call it at physics rate. Comparisons rather than min/max, for the same reason."""
     if u >= 0.0:
-        return LongitudinalCommand(u, 0.0)
+        return (u if u < 1.0 else 1.0), 0.0
     if -u < brake_deadband:
-        return LongitudinalCommand(0.0, 0.0)
-    return LongitudinalCommand(0.0, -u)
+        return 0.0, 0.0
+    return 0.0, (-u if u > -1.0 else 1.0)
 
 
 class SpeedController:
@@ -91,16 +96,8 @@ class SpeedController:
             hold the target speed, or a planned acceleration converted to a command.
         """
         u = self.pid.update(target_speed_mps, speed_mps, dt_s, feedforward)
-        # command_from_signed, written out: this runs at physics rate.
-        u = max(-1.0, min(1.0, u))
-        if u >= 0.0:
-            command = LongitudinalCommand(u, 0.0)
-        elif -u < self.brake_deadband:
-            command = LongitudinalCommand(0.0, 0.0)
-        else:
-            command = LongitudinalCommand(0.0, -u)
-        self.last_command = command
-        return command
+        self.last_command = command_from_signed(u, self.brake_deadband)
+        return self.last_command
 
     def run(self, target_speed_mps: float, speed_mps: float, dt_s: float, steps: int,
             measure_speed: Callable[[], float], apply_pedals: Callable[[float, float], None],
@@ -120,14 +117,7 @@ class SpeedController:
         for period in range(steps):
             if period:
                 speed_mps = measure_speed()
-            u = update(target_speed_mps, speed_mps, dt_s)
-            # command_from_signed, written out.
-            if u >= 0.0:
-                throttle, brake = (u if u < 1.0 else 1.0), 0.0
-            elif -u < deadband:
-                throttle = brake = 0.0
-            else:
-                throttle, brake = 0.0, (-u if u > -1.0 else 1.0)
+            throttle, brake = _pedals(update(target_speed_mps, speed_mps, dt_s), deadband)
             apply_pedals(throttle, brake)
             advance()
         self.last_command = LongitudinalCommand(throttle, brake)

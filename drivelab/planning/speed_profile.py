@@ -110,14 +110,19 @@ def target_speed_at(
     _check_positive("target_speed_at spacing_m", spacing_m)
     lookahead_m = max_speed_mps**2 / (2.0 * max_decel_mps2) + 2.0 * spacing_m
     distances = np.arange(0.0, lookahead_m + spacing_m, spacing_m)
-    kappa = road.preview_curvature(float(s), distances)
-    kappa = kappa / np.maximum(1.0 - kappa * d, 1e-3)
+    kappa = lane_curvature(road.preview_curvature(float(s), distances), d)
     v = speed_profile(kappa, spacing_m, max_speed_mps, max_lateral_accel_mps2,
                       max_accel_mps2=1.0, max_decel_mps2=max_decel_mps2)
     if stop_at_end and not road.closed:
         remaining_m = max(road.length_m - float(s), 0.0)
         return float(min(v[0], math.sqrt(2.0 * max_decel_mps2 * remaining_m)))
     return float(v[0])
+
+
+def lane_curvature(kappa: np.ndarray, d: float) -> np.ndarray:
+    """Curvature of the lane at lateral offset ``d`` beside a centre line of curvature ``kappa``: ``κ/(1 − κ·d)``
+    (the denominator kept above 1e-3 where the offset passes the centre of curvature)."""
+    return kappa / np.maximum(1.0 - kappa * d, 1e-3)
 
 
 class LaneSpeedProfile:
@@ -161,8 +166,7 @@ def lane_speed_profile(
     The car brakes (at most ``max_decel_mps2``) before each bend so that it enters no faster than
     ``sqrt(max_lateral_accel / |κ|)``, and accelerates out of it (at most ``max_accel_mps2``).
     """
-    kappa = np.asarray(road.curvature, dtype=float)
-    kappa = kappa / np.maximum(1.0 - kappa * lane_d, 1e-3)
+    kappa = lane_curvature(np.asarray(road.curvature, dtype=float), lane_d)
     spacing = road.length_m / len(kappa) if road.closed else float(np.mean(np.diff(road.s)))
     speed = speed_profile(kappa, spacing, max_speed_mps, max_lateral_accel_mps2, max_accel_mps2, max_decel_mps2,
                           closed=road.closed)
