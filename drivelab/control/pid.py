@@ -256,10 +256,6 @@ class PID:
         if not self._auto_mode:
             return self._last_output
 
-        if (self._start_output is None and self.derivative_filter_tau_s is None and self.derivative_on_measurement
-                and not self.proportional_on_measurement and self._integral_limits is NO_LIMITS):
-            return self._update_plain(error, measurement, previous_measurement, dt_s, feedforward)
-
         if self.proportional_on_measurement:
             if previous_measurement is not None:
                 self._proportional_on_measurement -= self.kp * (measurement - previous_measurement)
@@ -281,33 +277,6 @@ class PID:
         self._last_output = _clamp(others + integral, self._output_limits)
         self._terms = (proportional, integral, derivative, feedforward)
         return self._last_output
-
-    def _update_plain(self, error: float, measurement: float, previous_measurement: float | None, dt_s: float,
-                      feedforward: float) -> float:
-        """:meth:`update` for the common configuration (P on the error, an unfiltered D on the measurement,
-        no integral limits), written out: the same arithmetic as the general path in half the Python
-        (speed loops run it at physics rate)."""
-        proportional = self.kp * error
-        change = 0.0 if previous_measurement is None else -(measurement - previous_measurement)
-        derivative = self._derivative = self.kd * change / dt_s
-        others = proportional + derivative + feedforward
-        previous = self._integral
-        integral = previous + self.ki * error * dt_s
-        lower, upper = self._output_limits
-        # Anti-windup as in _anti_windup; the integral limits are none here.
-        if upper is not None and integral > previous:
-            integral = min(integral, max(previous, upper - others))
-        if lower is not None and integral < previous:
-            integral = max(integral, min(previous, lower - others))
-        self._integral = integral
-        output = others + integral
-        if upper is not None and output > upper:
-            output = upper
-        elif lower is not None and output < lower:
-            output = lower
-        self._last_output = output
-        self._terms = (proportional, integral, derivative, feedforward)
-        return output
 
     def _derivative_term(
         self,

@@ -269,18 +269,3 @@ def test_pi_on_a_first_order_lag_step_response():
     assert response.rise_time_s == pytest.approx(math.log(9.0) / 4.0, rel=0.05)
     assert abs(response.steady_state_error) < 1e-6
 
-
-def test_the_common_configuration_takes_the_same_arithmetic_as_the_general_path():
-    """update() computes plain PIDs on a written-out path; an identity error map forces the general one."""
-    rng = np.random.default_rng(7)
-    for kp, ki, kd, limits in [(1.0, 0.1, 0.0, (-1.0, 1.0)), (2.0, 0.5, 0.05, (None, 0.3)), (0.7, 0.0, 0.2, None)]:
-        plain = PID(kp, ki, kd, output_limits=limits)
-        general = PID(kp, ki, kd, output_limits=limits, error_map=lambda error: error)
-        measurement = 0.0
-        for step in range(500):
-            setpoint = float(rng.choice([0.0, 1.0, -2.0])) if step % 50 == 0 else setpoint
-            feedforward = float(rng.uniform(-0.1, 0.1))
-            u = plain.update(setpoint, measurement, DT_S, feedforward)
-            assert u == general.update(setpoint, measurement, DT_S, feedforward)
-            assert plain.components == general.components
-            measurement += (u - 0.2 * measurement) * DT_S + float(rng.normal(0.0, 0.01))
