@@ -12,7 +12,7 @@ WANDB_ID_FILE = "wandb_run_id.txt"
 # reset_num_timesteps=False) keeps to train_0 across resumes. W&B syncs it with this as its root, so
 # the curves keep SB3's own names (train/value_loss, ...).
 TENSORBOARD_LOG_NAME = "train"
-TENSORBOARD_EVENTS_DIR = "tensorboard/train_0"
+TENSORBOARD_EVENTS_DIR = f"tensorboard/{TENSORBOARD_LOG_NAME}_0"
 
 
 def resolve_wandb_mode(mode: str) -> str:
