@@ -13,6 +13,8 @@ import gymnasium as gym
 import numpy as np
 
 from drivelab.control import SpeedController
+from drivelab.envs.camera import (CAMERA_MOUNTS, CAMERA_RENDERERS, Box3D, CameraSpec, Palette, RoadCamera, camera_pose,
+                                  pybullet_camera_image, random_mount, random_palette)
 from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, SteerAction
 from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
 from drivelab.envs.vehicle import Vehicle, VehicleSpec
@@ -71,6 +73,14 @@ class LaneKeepOptions:
     off_road_penalty: float = 10.0
     render_width: int = 320
     render_height: int = 240
+    camera_width: int = 84
+    camera_height: int = 84
+    camera_fov_deg: float = 90.0
+    camera_mount: str = "hood"
+    camera_renderer: str = "opencv"
+    camera_randomize: bool = False
+    camera_pixel_noise: float = 0.0
+    perception_model: str | None = None
 
     def __post_init__(self) -> None:
         def require(condition: bool, message: str) -> None:
@@ -98,6 +108,23 @@ class LaneKeepOptions:
         low_high = self.track_seed_range
         require(len(low_high) == 2 and all(isinstance(v, int) and v >= 0 for v in low_high) and low_high[0] < low_high[1],
                 f"option track_seed_range must be two integers [low, high) with 0 <= low < high, got {low_high!r}")
+        for name in ("camera_width", "camera_height"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 1024,
+                    f"option {name} must be an integer number of pixels in 8..1024, got {value!r}")
+        fov = self.camera_fov_deg
+        require(isinstance(fov, (int, float)) and not isinstance(fov, bool) and 10 <= fov <= 150,
+                f"option camera_fov_deg must be a vertical field of view in 10..150 degrees, got {fov!r}")
+        require(self.camera_mount in CAMERA_MOUNTS,
+                f"option camera_mount must be one of {', '.join(CAMERA_MOUNTS)}, got {self.camera_mount!r}")
+        require(self.camera_renderer in CAMERA_RENDERERS,
+                f"option camera_renderer must be one of {', '.join(CAMERA_RENDERERS)}, got {self.camera_renderer!r}")
+        require(isinstance(self.camera_randomize, bool), f"option camera_randomize must be true or false, got {self.camera_randomize!r}")
+        noise = self.camera_pixel_noise
+        require(isinstance(noise, (int, float)) and not isinstance(noise, bool) and 0 <= noise <= 100,
+                f"option camera_pixel_noise must be a standard deviation in 0..100 (pixel values 0..255), got {noise!r}")
+        require(self.perception_model is None or isinstance(self.perception_model, str),
+                f"option perception_model must be a run directory (a string), got {self.perception_model!r}")
         require(isinstance(self.steer_levels, int) and self.steer_levels >= 2, f"option steer_levels must be an integer >= 2, got {self.steer_levels!r}")
         substeps = self.physics_hz / self.decision_hz
         require(abs(substeps - round(substeps)) < 1e-9 and round(substeps) >= 1,
@@ -109,6 +136,10 @@ class LaneKeepOptions:
                              f"do not make a track: {str(error).splitlines()[0]}") from None
         require(len(self.curvature_preview_m) >= 1 and all(d >= 0 for d in self.curvature_preview_m),
                 f"option curvature_preview_m must be a non-empty list of distances >= 0, got {self.curvature_preview_m!r}")
+
+    def camera_spec(self) -> CameraSpec:
+        return CameraSpec(width=self.camera_width, height=self.camera_height, fov_deg=float(self.camera_fov_deg),
+                          mount=CAMERA_MOUNTS[self.camera_mount])
 
     def track_spec(self) -> TrackSpec:
         return TrackSpec(length_m=self.track_length_m, max_curvature_1pm=self.max_curvature_1pm,
@@ -225,9 +256,18 @@ class LaneKeepEnv(gym.Env):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": self.options.decision_hz}
         self.vehicle_spec = VehicleSpec()
+        o = self.options
         self.observation_mode = OBSERVATION_MODES[observation](
-            max_steer_rad=self.vehicle_spec.max_steer_rad, curvature_preview_m=self.options.curvature_preview_m
+            max_steer_rad=self.vehicle_spec.max_steer_rad, curvature_preview_m=o.curvature_preview_m,
+            camera_shape=(o.camera_height, o.camera_width), perception_model=o.perception_model,
         )
+        if o.perception_model is not None and observation != "perceived":
+            raise ValueError(f"{ENV_ID}: option perception_model is for observation='perceived', not {observation!r}")
+        self.camera_spec = o.camera_spec()
+        self.camera_mount = self.camera_spec.mount
+        self.camera = RoadCamera(self.camera_spec) if self.observation_mode.needs_camera and o.camera_renderer == "opencv" else None
+        self._pixel_rng: np.random.Generator | None = None
+        self._needs_road_meshes = render_mode is not None or (self.observation_mode.needs_camera and self.camera is None)
         self.action_mode: ActionMode = ACTION_MODES[action](
             max_steer_rad=self.vehicle_spec.max_steer_rad, steer_levels=self.options.steer_levels
         )
@@ -286,19 +326,21 @@ class LaneKeepEnv(gym.Env):
         pose = dict(x_m=float(x0), y_m=float(y0), yaw_rad=heading0, speed_mps=o.initial_speed_mps)
         world = self.world
         # Headless, the world goes back to its snapshot (ground and car, as built) in a fraction of a
-        # millisecond. A camera also sees the road's meshes, which change with the track, so then the
-        # world is built anew. Either way the car is built at the origin and then placed, so both
-        # paths give the same state, bit for bit (tests/envs/test_lanekeep.py checks it).
-        if self.render_mode is not None or not world.restore_snapshot():
+        # millisecond. PyBullet's renderer also sees the road's meshes, which change with the track, so
+        # then the world is built anew. Either way the car is built at the origin and then placed, so
+        # both paths give the same state, bit for bit (tests/envs/test_lanekeep.py checks it).
+        if self._needs_road_meshes or not world.restore_snapshot():
             world.clear()
             self.ego = world.add_vehicle(self.vehicle_spec)
-            if self.render_mode is None:
+            if not self._needs_road_meshes:
                 world.save_snapshot()
         self.ego.place(**pose)
         world.set_road(road)
         self.speed_controller.reset()
-        if self.render_mode is not None:
+        if self._needs_road_meshes:
             world.ensure_road_visuals()
+        if self.observation_mode.needs_camera:
+            self._set_up_camera(road)
         self.route_length_m = o.laps * self.road.length_m
         self._lane_d = lane_d
         self._road_limit_m = self.road.half_width_m + self.road.shoulder_m
@@ -311,6 +353,40 @@ class LaneKeepEnv(gym.Env):
         self.target_speed_mps = o.target_speed_mps
         self._sense()
         return self._observe(), self._info()
+
+    def _set_up_camera(self, road: Road) -> None:
+        """The episode's camera: its mount and the scene's look (randomised when asked), and the road's texture.
+
+        Randomisation draws from the env's generator after everything else at reset, so the tracks and
+        starts of a seed stay what they are without it.
+        """
+        o, rng = self.options, self.np_random
+        mount, palette, grain_rng = CAMERA_MOUNTS[o.camera_mount], Palette(), None
+        if o.camera_randomize:
+            palette, mount, grain_rng = random_palette(rng), random_mount(mount, rng), rng
+        self.camera_mount = mount
+        if o.camera_pixel_noise > 0:
+            self._pixel_rng = np.random.default_rng(int(rng.integers(2**63)))
+        if self.camera is not None:
+            self.camera.set_road(road, palette, grain_rng)
+
+    def camera_image(self) -> np.ndarray:
+        """What the car's camera sees now: ``uint8`` RGB, ``(camera_height, camera_width, 3)``."""
+        if self.ego is None:
+            raise RuntimeError(f"{ENV_ID}: call reset() before camera_image()")
+        state = self.vehicle_state
+        pose = camera_pose(self.camera_mount, state.x_m, state.y_m, state.yaw_rad, state.pitch_rad, state.roll_rad)
+        if self.camera is not None:
+            s = self.vehicle_spec
+            ego_box = Box3D(state.x_m, state.y_m, state.yaw_rad, s.length_m, s.width_m, s.body_height_m,
+                            bottom_m=s.wheel_radius_m, color=Palette().body)  # the body rests on the wheel centres
+            image = self.camera.render(pose, (ego_box,))
+        else:
+            image = pybullet_camera_image(self.world.client, self.camera_spec, pose, self.world.camera_renderer())
+        if self.options.camera_pixel_noise > 0:
+            noise = self._pixel_rng.normal(0.0, self.options.camera_pixel_noise, image.shape)
+            image = np.clip(image + noise, 0, 255).astype(np.uint8)
+        return image
 
     def _sense(self) -> None:
         """Read the ego car's state and place it on the road (ground-truth sensing)."""
@@ -330,7 +406,8 @@ class LaneKeepEnv(gym.Env):
 
     def _observe(self) -> np.ndarray:
         self.driving_state = self._driving_state()
-        return self.observation_mode.observe(self.driving_state)
+        image = self.camera_image() if self.observation_mode.needs_camera else None
+        return self.observation_mode.observe(self.driving_state, image)
 
     def step(self, action):
         ego = self.ego

@@ -1,8 +1,12 @@
-"""Observation modes, looked up by name; each turns the world's ground truth into the agent's input.
+"""Observation modes, looked up by name; each turns what the world senses into the agent's input.
 
 ``"state"`` is the road-relative driving state that perception estimates: the same vector, feature
-for feature, will come from the camera CNN (``"perceived"``), so a policy trained on ground truth
-runs unchanged on the estimate.
+for feature, comes from the camera CNN in ``"perceived"`` (:mod:`drivelab.perception`, found by name
+here so that this module never imports torch), so a policy trained on ground truth runs unchanged on
+the estimate. ``"camera"`` is the car's camera image itself.
+
+A mode's ``observe(state, image)`` gets the ground-truth :class:`DrivingState` and, when the mode's
+``needs_camera`` is true, the camera's image (``None`` otherwise).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class StateObservation:
     """``Box`` of float32 road-relative features, clipped to their documented bounds."""
 
     name = "state"
+    needs_camera = False
 
     def __init__(self, *, max_steer_rad: float, curvature_preview_m: Sequence[float], **_: object) -> None:
         self.preview_m = tuple(float(d) for d in curvature_preview_m)
@@ -73,7 +78,7 @@ class StateObservation:
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
-    def observe(self, state: DrivingState) -> np.ndarray:
+    def observe(self, state: DrivingState, image: np.ndarray | None = None) -> np.ndarray:
         vector = np.array((state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps,
                            state.steer_rad, *state.preview_curvature_1pm), dtype=np.float32)
         # Rounding to float32 first and clipping then gives the same as clipping first: the bounds are
@@ -93,6 +98,34 @@ class StateObservation:
         )
 
 
-OBSERVATION_MODES: dict[str, Callable[..., StateObservation]] = {
+class CameraObservation:
+    """``Box(0, 255, (height, width, 3), uint8)``: the camera's RGB image, row 0 at the top."""
+
+    name = "camera"
+    needs_camera = True
+
+    def __init__(self, *, camera_shape: tuple[int, int], **_: object) -> None:
+        height, width = camera_shape
+        self.space = spaces.Box(0, 255, (height, width, 3), dtype=np.uint8)
+        self.features: tuple[Feature, ...] = ()
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return ()
+
+    def observe(self, state: DrivingState, image: np.ndarray | None = None) -> np.ndarray:
+        return image
+
+
+def _perceived(**kwargs: object):
+    """``"perceived"``: the state vector with the camera-visible features estimated by a CNN (torch)."""
+    from drivelab.perception.observation import PerceivedObservation
+
+    return PerceivedObservation(**kwargs)
+
+
+OBSERVATION_MODES: dict[str, Callable[..., object]] = {
     StateObservation.name: StateObservation,
+    CameraObservation.name: CameraObservation,
+    "perceived": _perceived,
 }

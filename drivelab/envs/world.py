@@ -137,6 +137,7 @@ class World:
         self._road_visuals_built = False
         self.physics_steps = 0
         self.snapshot = None
+        self._camera_renderer: int | None = None
         self.clear()
 
     @property
@@ -171,6 +172,23 @@ class World:
         self._road_visuals_built = False
         self.physics_steps = 0
         self.snapshot: int | None = None
+
+    def camera_renderer(self) -> int:
+        """PyBullet's renderer for camera images: the OpenGL one through EGL where a GPU is present and the
+        plugin loads, TinyRenderer (CPU) otherwise. Decided once per world."""
+        if self._camera_renderer is None:
+            p, renderer = self._p, None
+            if os.path.exists("/dev/nvidiactl") and not self.gui:
+                try:
+                    import pkgutil
+
+                    egl = pkgutil.get_loader("eglRenderer")
+                    if egl is not None and self.client.loadPlugin(egl.get_filename(), "_eglRendererPlugin") >= 0:
+                        renderer = p.ER_BULLET_HARDWARE_OPENGL
+                except Exception:  # noqa: BLE001 - no EGL here: TinyRenderer draws the same scene
+                    renderer = None
+            self._camera_renderer = p.ER_TINY_RENDERER if renderer is None else renderer
+        return self._camera_renderer
 
     def save_snapshot(self) -> None:
         """Remember the simulation as it is now (bodies, poses, velocities, contacts) for :meth:`restore_snapshot`."""

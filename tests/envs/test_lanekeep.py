@@ -167,7 +167,7 @@ def test_unknown_option_names_it_and_lists_the_allowed_ones():
 
 
 @pytest.mark.parametrize("kwargs, expected", [
-    ({"observation": "pixels"}, f"{ENV_ID}: unknown observation 'pixels'; allowed: state"),
+    ({"observation": "pixels"}, f"{ENV_ID}: unknown observation 'pixels'; allowed: state, camera, perceived"),
     ({"action": "throttle"}, f"{ENV_ID}: unknown action 'throttle'; allowed: direct, steer, steer_discrete"),
 ])
 def test_unknown_mode_names_list_the_allowed_ones(kwargs, expected):
