@@ -370,6 +370,11 @@ class LaneKeepEnv(gym.Env):
         if self.camera is not None:
             self.camera.set_road(road, palette, grain_rng)
 
+    @property
+    def s_m(self) -> float:
+        """The car's arc length along the road (m), as sensed at the last reset or step."""
+        return self._s_m
+
     def camera_image(self) -> np.ndarray:
         """What the car's camera sees now: ``uint8`` RGB, ``(camera_height, camera_width, 3)``."""
         if self.ego is None:

@@ -89,6 +89,14 @@ def _drive_agent(args: argparse.Namespace):
     from drivelab.agents.factory import RandomAgent
 
     options = _env_options(args.option)
+    if args.observation is not None:
+        options["observation"] = args.observation
+    if args.perception_model is not None:
+        if options.get("observation", "state") != "perceived":
+            raise UsageError("--perception-model is for --observation perceived")
+        options["perception_model"] = args.perception_model
+    elif options.get("observation") == "perceived" and "perception_model" not in options:
+        raise UsageError("--observation perceived needs --perception-model RUN_DIR (a model from `drivelab perception train`)")
     if args.agent in ("rule_based", "random"):
         from drivelab.agents.rule_based import RuleBasedDriver, RuleBasedDriverConfig
 
@@ -118,12 +126,18 @@ def cmd_drive(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     agent, env, label, action = _drive_agent(args)
+    perceived = getattr(env.unwrapped.observation_mode, "mean_absolute_errors", None) is not None
     episodes = []
     try:
         for seed in range(args.seed, args.seed + args.episodes):
+            if perceived:
+                env.unwrapped.observation_mode.reset_errors()
             total_reward, _, info = run_episode(agent, env, seed, after_step=env.render if args.render else None)
             metrics = {key: info[key] for key in info if key in METRIC_COLUMNS or key in ("collision", "rolled_over", "distance_m", "track_seed")}
-            episodes.append({"seed": seed, "return": total_reward, **metrics})
+            episode = {"seed": seed, "return": total_reward, **metrics}
+            if perceived:
+                episode["perception_mae"] = env.unwrapped.observation_mode.mean_absolute_errors()
+            episodes.append(episode)
     finally:
         env.close()
     summary = {
@@ -133,17 +147,23 @@ def cmd_drive(args: argparse.Namespace) -> int:
         "off_road_count": sum(bool(e["off_road"]) for e in episodes),
         "mean_speed": sum(e["mean_speed"] for e in episodes) / len(episodes),
     }
+    if perceived:
+        names = episodes[0]["perception_mae"]
+        summary["perception_mae"] = {name: sum(e["perception_mae"][name] for e in episodes) / len(episodes) for name in names}
     env_id = env.unwrapped.spec.id if env.unwrapped.spec else args.env
-    result = {"env": env_id, "action": action, "agent": args.agent, "tracker": args.tracker if args.agent == "rule_based" else None,
-              "episodes": episodes, "summary": summary}
+    observation = env.unwrapped.observation_mode.name
+    result = {"env": env_id, "action": action, "observation": observation, "agent": args.agent,
+              "tracker": args.tracker if args.agent == "rule_based" else None, "episodes": episodes, "summary": summary}
     if args.json:
         print(json.dumps(_json_ready(result)))
     else:
-        print(f"{label} on {env_id}, action={action}")
+        print(f"{label} on {env_id}, action={action}, observation={observation}")
         _print_table(episodes, ("seed", "return") + METRIC_COLUMNS)
         print(f"mean route completion {summary['route_completion_mean']:.3f}, worst lateral error RMS "
               f"{summary['lateral_error_rms_max']:.3f} m, off road {summary['off_road_count']}/{len(episodes)}, "
               f"mean speed {summary['mean_speed']:.2f} m/s")
+        if perceived:
+            print("perception mean absolute error: " + ", ".join(f"{name} {value:.4f}" for name, value in summary["perception_mae"].items()))
     return 0
 
 
@@ -162,6 +182,19 @@ def cmd_bench_env(args: argparse.Namespace) -> int:
         from drivelab.experiments.bench import format_env_bench
 
         print(format_env_bench(result))
+    return 0
+
+
+def cmd_bench_perception(args: argparse.Namespace) -> int:
+    from drivelab.experiments.bench_perception import bench_perception, format_perception_bench
+
+    if not (args.seconds > 0 and math.isfinite(args.seconds)):
+        raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
+    try:
+        result = bench_perception(args.model, seconds=args.seconds, progress=None if args.json else print)
+    except ValueError as error:  # a missing or corrupt --model
+        raise UsageError(str(error).splitlines()[0]) from None
+    print(json.dumps(_json_ready(result)) if args.json else format_perception_bench(result))
     return 0
 
 
@@ -364,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     drive.add_argument("--action", help="action mode: direct, steer or steer_discrete (default: steer; a trained agent's own)")
     drive.add_argument("--tracker", default="pid", help="lateral tracker: pid, stanley or pure_pursuit (default: %(default)s)")
     drive.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable (e.g. target_speed_mps=12)")
+    drive.add_argument("--observation", choices=["state", "camera", "perceived"], default=None,
+                       help="what the agent reads (default: state; a trained agent's own)")
+    drive.add_argument("--perception-model", metavar="RUN_DIR", help="with --observation perceived: the perception model's run directory")
     drive.add_argument("--render", choices=["human"], default=None, help="watch in the PyBullet GUI")
     drive.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     drive.set_defaults(handler=cmd_drive)
@@ -407,6 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     train_bench.add_argument("--repeats", type=int, default=2, help="interleaved repeats of each (default: %(default)s)")
     train_bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     train_bench.set_defaults(handler=cmd_bench_train)
+    perception_bench = targets.add_parser("perception", help="fast camera vs PyBullet's renderer, CNN images/s, env steps/s perceived vs state")
+    perception_bench.add_argument("--model", metavar="RUN_DIR", help="a trained perception model (default: the untrained default architecture)")
+    perception_bench.add_argument("--seconds", type=float, default=6.0, help="wall time per measured workload (default: %(default)s)")
+    perception_bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    perception_bench.set_defaults(handler=cmd_bench_perception)
+
+    from drivelab.experiments.perception_cli import add_perception_commands
+
+    add_perception_commands(commands)
     return parser
 
 

@@ -173,3 +173,12 @@ def test_bad_camera_options_get_one_line(option, value, words):
 def test_an_unknown_observation_mode_names_the_allowed_ones():
     with pytest.raises(ValueError, match="unknown observation 'lidar'; allowed: state, camera, perceived"):
         gym.make("DriveLab/LaneKeep-v0", observation="lidar")
+
+
+def test_the_camera_mode_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, gymnasium as gym, drivelab; env = gym.make('DriveLab/LaneKeep-v0', observation='camera'); "
+            "env.reset(seed=0); env.step(env.action_space.sample()); print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

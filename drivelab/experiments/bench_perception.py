@@ -1,0 +1,175 @@
+"""``drivelab bench perception``: the camera, the perception CNN, and perception's cost in the loop.
+
+Three measurements, each beside its reference in this process:
+
+- the fast camera (:mod:`drivelab.envs.camera`) against PyBullet's renderer of the same view, on
+  LaneKeep's scene, interleaved in rounds (``camera_fps``, ``pybullet_camera_fps``, ``camera_ratio``);
+- the CNN's batched inference, images per second, on the CPU and on CUDA when present;
+- LaneKeep's env steps per second with ``"perceived"`` beside ``"state"``, replaying the rule-based
+  driver's recorded actions in both (the estimate does not steer, so both drive the same laps).
+
+Without ``--model`` the CNN is the default architecture with untrained weights: its speed does not
+depend on what it learned.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from drivelab.experiments.bench import machine_description
+
+ENV_ID = "DriveLab/LaneKeep-v0"
+
+
+def _rate(call: Callable[[], None], seconds: float) -> tuple[int, float]:
+    count, start = 0, time.perf_counter()
+    while True:
+        for _ in range(10):
+            call()
+        count += 10
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return count, elapsed
+
+
+def bench_camera(seconds: float = 6.0, rounds: int = 3, size: tuple[int, int] = (84, 84)) -> dict[str, Any]:
+    """Frames per second of the fast camera and of PyBullet's renderer, same view, interleaved."""
+    import gymnasium as gym
+
+    import drivelab  # noqa: F401
+
+    width, height = size
+    envs = {renderer: gym.make(ENV_ID, observation="camera", camera_renderer=renderer, camera_width=width,
+                               camera_height=height) for renderer in ("opencv", "pybullet")}
+    totals = {renderer: [0, 0.0] for renderer in envs}
+    try:
+        for env in envs.values():
+            env.reset(seed=0)
+            for _ in range(40):  # into the first bend, so the view is not a straight road
+                env.step(np.array([0.05], dtype=np.float32))
+        for _ in range(rounds):
+            for renderer, env in envs.items():
+                count, elapsed = _rate(env.unwrapped.camera_image, seconds / rounds)
+                totals[renderer][0] += count
+                totals[renderer][1] += elapsed
+        renderer_id = envs["pybullet"].unwrapped.world.camera_renderer()
+        pybullet_renderer = "TinyRenderer (CPU)" if renderer_id == envs["pybullet"].unwrapped.world._p.ER_TINY_RENDERER \
+            else "OpenGL through EGL"
+    finally:
+        for env in envs.values():
+            env.close()
+    fast, reference = (totals[r][0] / totals[r][1] for r in ("opencv", "pybullet"))
+    return {"camera_size": [width, height], "camera_fps": fast, "pybullet_camera_fps": reference,
+            "camera_ratio": fast / reference, "pybullet_renderer": pybullet_renderer}
+
+
+def bench_inference(model_dir: str | None, seconds: float = 6.0, batch_size: int = 256) -> dict[str, Any]:
+    """Batched images/s of the perception CNN on the CPU, and on CUDA when present."""
+    import torch
+
+    from drivelab.perception.model import Perceiver
+
+    result: dict[str, Any] = {"batch_size": batch_size}
+    for device in ("cpu", "cuda"):
+        key = f"{device}_images_per_s"
+        if device == "cuda" and not torch.cuda.is_available():
+            result[key] = None
+            continue
+        perceiver = Perceiver(model_dir, device=device)
+        images = np.random.default_rng(0).integers(0, 256, size=(batch_size, *perceiver.image_shape), dtype=np.uint8)
+        perceiver.estimate(images)  # warm-up (cuDNN autotuning, allocator)
+        count, elapsed = _rate(lambda: perceiver.estimate(images), seconds / 10)
+        result[key] = count * batch_size / elapsed
+        if device == "cuda":
+            result["cuda_device"] = torch.cuda.get_device_name(0)
+    return result
+
+
+def bench_perceived_env(model_dir: str, seconds: float = 6.0, rounds: int = 3) -> dict[str, Any]:
+    """Env steps/s on ``"state"`` and on ``"perceived"``, replaying the same recorded laps."""
+    import gymnasium as gym
+
+    import drivelab  # noqa: F401
+    from drivelab.agents.rule_based import RuleBasedDriver
+
+    recorder = gym.make(ENV_ID)
+    driver = RuleBasedDriver.for_env(recorder)
+    observation, _ = recorder.reset(seed=0)
+    driver.reset()
+    actions, done = [], False
+    while not done:
+        action, _ = driver.predict(observation)
+        actions.append(action)
+        observation, _, terminated, truncated, _ = recorder.step(action)
+        done = terminated or truncated
+    recorder.close()
+    envs = {"state": gym.make(ENV_ID), "perceived": gym.make(ENV_ID, observation="perceived", perception_model=model_dir)}
+    positions = {mode: len(actions) for mode in envs}
+
+    def stepper(mode: str) -> Callable[[], None]:
+        env = envs[mode]
+
+        def step() -> None:
+            if positions[mode] == len(actions):
+                env.reset(seed=0)
+                positions[mode] = 0
+            env.step(actions[positions[mode]])
+            positions[mode] += 1
+
+        return step
+
+    totals = {mode: [0, 0.0] for mode in envs}
+    try:
+        for _ in range(rounds):
+            for mode in envs:
+                count, elapsed = _rate(stepper(mode), seconds / rounds)
+                totals[mode][0] += count
+                totals[mode][1] += elapsed
+    finally:
+        for env in envs.values():
+            env.close()
+    state, perceived = (totals[m][0] / totals[m][1] for m in ("state", "perceived"))
+    return {"state_steps_per_s": state, "perceived_steps_per_s": perceived, "perceived_cost_ratio": state / perceived}
+
+
+def bench_perception(model_dir: str | None = None, seconds: float = 6.0,
+                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """All three measurements; an untrained default model stands in when ``model_dir`` is None."""
+    say = progress or (lambda _message: None)
+    say("camera: the fast renderer against PyBullet's, same view ...")
+    result: dict[str, Any] = bench_camera(seconds)
+    with tempfile.TemporaryDirectory(prefix="drivelab-bench-") as scratch:
+        if model_dir is None:
+            from drivelab.perception.model import save_untrained_model
+
+            model_dir = str(save_untrained_model(scratch, image_shape=(84, 84, 3)))
+            result["model"] = "default architecture, untrained weights"
+        else:
+            result["model"] = str(model_dir)
+        say("perception CNN: batched inference ...")
+        result.update(bench_inference(model_dir, seconds))
+        say("env steps/s on 'state' and 'perceived' (replayed laps) ...")
+        result.update(bench_perceived_env(model_dir, seconds))
+    result["machine"] = machine_description()
+    return result
+
+
+def format_perception_bench(result: dict[str, Any]) -> str:
+    width, height = result["camera_size"]
+    lines = [
+        f"camera {width}x{height}: {result['camera_fps']:.0f} frames/s (ours) vs {result['pybullet_camera_fps']:.0f} "
+        f"({result['pybullet_renderer']}): {result['camera_ratio']:.1f}x",
+        f"perception CNN ({result['model']}), batches of {result['batch_size']}: "
+        f"{result['cpu_images_per_s']:.0f} images/s on the CPU"
+        + (f", {result['cuda_images_per_s']:.0f} on {result['cuda_device']}" if result.get("cuda_images_per_s") else
+           ", no CUDA here"),
+        f"LaneKeep env steps/s: {result['state_steps_per_s']:.0f} on 'state', {result['perceived_steps_per_s']:.0f} on "
+        f"'perceived' (perception costs {result['perceived_cost_ratio']:.1f}x)",
+    ]
+    machine = result["machine"]
+    lines.append(f"{machine['cores']} cores: {machine['cpu']}, Python {machine['python']}, {machine['date']}")
+    return "\n".join(lines)
