@@ -198,6 +198,21 @@ class LaneKeepEnv(gym.Env):
 
     The names are in ``env.unwrapped.observation_features``.
 
+    ``"camera"``: ``Box(0, 255, (camera_height, camera_width, 3), uint8)``, the car's camera (RGB, row 0 at the
+    top): a pinhole camera of vertical field of view ``camera_fov_deg`` on ``camera_mount`` (``"hood"``: just
+    ahead of the bumper, 1.2 m up, pitched 10° down; ``"chase"``: 6.5 m behind the centre, 3 m up, 14° down, the
+    car in view), riding the chassis' roll and pitch. ``camera_renderer="opencv"`` (default, :mod:`drivelab.envs.camera`)
+    warps a top-down texture of the road through the ground plane's homography; ``"pybullet"`` renders the
+    PyBullet scene (TinyRenderer; OpenGL through EGL where a GPU is present). ``camera_randomize`` draws, per episode
+    from the env's generator, the road, marking, verge and sky colours, brightness, texture grain (opencv renderer)
+    and the camera's height (±0.15 m) and pitch (±2°); ``camera_pixel_noise`` adds Gaussian noise of that standard
+    deviation (pixel values 0..255) to every image. The same seed gives the same images.
+
+    ``"perceived"``: the ``"state"`` box; lateral offset, heading error and curvature are estimated from the camera by
+    the perception model in ``perception_model`` (a run directory of ``drivelab perception train``), the rest comes
+    from the car's sensors. ``env.unwrapped.observation_mode.last_truth`` and ``mean_absolute_errors()`` hold the
+    ground truth beside it.
+
     ## Rewards
     Per step: ``progress_reward_per_m`` (0.1) × metres of progress along the lane
     − ``lateral_error_weight`` (2.0) × |lateral offset| / half lane width × step duration (s);
@@ -234,7 +249,9 @@ class LaneKeepEnv(gym.Env):
     ``max_episode_s`` (90), ``curvature_preview_m`` ((0, 5, 10, 20, 30)), ``steer_levels`` (9),
     ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (2.0), ``off_road_penalty`` (10),
     ``render_width`` (320), ``render_height`` (240), ``track_seed_range`` ([0, 1000000)): where random
-    tracks are drawn from. An unknown option raises a one-line error listing these.
+    tracks are drawn from; ``camera_width`` (84), ``camera_height`` (84), ``camera_fov_deg`` (90),
+    ``camera_mount`` ("hood"), ``camera_renderer`` ("opencv"), ``camera_randomize`` (False),
+    ``camera_pixel_noise`` (0), ``perception_model`` (None). An unknown option raises a one-line error listing these.
 
     ``reset(seed=..., options={"track_seed": k})`` drives track ``k`` for that episode (evaluation uses
     track seeds from 1,000,000 up, outside the default training range).

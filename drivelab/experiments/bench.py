@@ -273,7 +273,7 @@ def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: s
 
     import torch
 
-    from drivelab.agents.factory import make_model, make_training_env
+    from drivelab.agents.factory import frame_stack, make_model, make_training_env
     from drivelab.experiments.config import parse_config, resolve_trial
     from drivelab.experiments.trial import run_trial
 
@@ -293,7 +293,8 @@ def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: s
         def plain_run(repeat: int) -> None:
             say(f"[{repeat + 1}/{repeats}] plain stable-baselines3: {algo}, {steps} steps ...")
             begin_total = time.perf_counter()
-            venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], 0)
+            venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], 0,
+                                     frame_stack=frame_stack(trial["hyperparams"]))
             model = make_model(algo, venv, trial["hyperparams"], 0, device="cpu")
             begin = time.perf_counter()
             model.learn(total_timesteps=steps)

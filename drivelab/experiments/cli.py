@@ -125,6 +125,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.first_track_seed is not None and args.first_track_seed < 0:
+        raise UsageError(f"--first-track-seed must be >= 0, got {args.first_track_seed}")
     agent, env, label, action = _drive_agent(args)
     perceived = getattr(env.unwrapped.observation_mode, "mean_absolute_errors", None) is not None
     episodes = []
@@ -132,7 +134,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         for seed in range(args.seed, args.seed + args.episodes):
             if perceived:
                 env.unwrapped.observation_mode.reset_errors()
-            total_reward, _, info = run_episode(agent, env, seed, after_step=env.render if args.render else None)
+            reset_options = None if args.first_track_seed is None else {"track_seed": args.first_track_seed + seed - args.seed}
+            total_reward, _, info = run_episode(agent, env, seed, reset_options, after_step=env.render if args.render else None)
             metrics = {key: info[key] for key in info if key in METRIC_COLUMNS or key in ("collision", "rolled_over", "distance_m", "track_seed")}
             episode = {"seed": seed, "return": total_reward, **metrics}
             if perceived:
@@ -394,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     drive.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id for scripted agents (default: %(default)s)")
     drive.add_argument("--episodes", type=int, default=10, help="number of episodes; episode i uses seed S+i (default: %(default)s)")
     drive.add_argument("--seed", type=int, default=0, help="first reset seed (default: %(default)s)")
+    drive.add_argument("--first-track-seed", type=int, metavar="K",
+                       help="episode i drives track K+i (evaluation tracks start at 1000000; default: a track drawn from the reset seed)")
     drive.add_argument("--action", help="action mode: direct, steer or steer_discrete (default: steer; a trained agent's own)")
     drive.add_argument("--tracker", default="pid", help="lateral tracker: pid, stanley or pure_pursuit (default: %(default)s)")
     drive.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable (e.g. target_speed_mps=12)")

@@ -49,6 +49,22 @@ class AgentConfig(_Strict):
     n_envs: int | None = Field(default=None, ge=1, le=64, description="parallel envs for training; default: the preset's")
     hyperparams: dict[str, Any] = Field(default_factory=dict, description="overrides of the preset's hyperparameters")
     env_options: dict[str, Any] = Field(default_factory=dict, description="env options for this agent only")
+    observation: Literal["state", "camera", "perceived"] | None = Field(
+        default=None, description="what the agent reads when evaluated (and trained, unless train_observation says "
+                                  "otherwise); default: the preset's, else state")
+    train_observation: Literal["state", "camera", "perceived"] | None = Field(
+        default=None, description="what a learning agent reads while training; default: observation")
+    perception_model: str | None = Field(
+        default=None, description="the perception model's run directory (drivelab perception train), for 'perceived'")
+
+    @model_validator(mode="after")
+    def _perception_model_with_perceived(self) -> "AgentConfig":
+        perceived = "perceived" in (self.observation, self.train_observation)
+        if perceived and self.perception_model is None:
+            raise ValueError("observation 'perceived' needs perception_model: RUN_DIR (a model from drivelab perception train)")
+        if self.perception_model is not None and not perceived:
+            raise ValueError("perception_model is for observation 'perceived' (or train_observation 'perceived')")
+        return self
 
 
 class EvaluationConfig(_Strict):
@@ -112,6 +128,8 @@ def _format_validation_error(error: ValidationError) -> str:
         return f"{location}: {first['msg'].lower()}, got {first.get('input')!r}"
     if kind == "missing":
         return f"{location}: required field is missing"
+    if kind == "value_error":  # our own validators' messages say what was wrong and what is allowed
+        return f"{location}: {str(first['msg']).removeprefix('Value error, ')}"
     return f"{location}: {first['msg']}, got {first.get('input')!r}"
 
 
@@ -184,6 +202,10 @@ def _check_semantics(config: ExperimentConfig, source: str) -> None:
                 raise ValueError(f"{agent.algo} does not learn: it takes no preset or hyperparams")
         except ValueError as error:
             raise ConfigError(f"{where}: {error}") from None
+        if agent.perception_model is not None and not Path(agent.perception_model).is_dir():
+            raise ConfigError(f"{where}: perception model {agent.perception_model} does not exist; make it first with "
+                              f"drivelab perception collect and drivelab perception train (paths are relative to where "
+                              f"you run drivelab)")
         resolved = resolve_trial(config, agent.name, config.seeds[0])
         _check_evaluation_tracks_held_out(evaluation, resolved["train_env_options"], source)
         try:
@@ -211,6 +233,8 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
 
     agent = config.agent(agent_name)
     env_options = {**config.env.options, **agent.env_options}
+    if agent.observation is not None:
+        env_options["observation"] = agent.observation
     resolved: dict[str, Any] = {
         "experiment": config.name,
         "agent": agent.name,
@@ -240,7 +264,21 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
     else:
         resolved.update(preset=None, action=agent.action or "steer", n_envs=1, hyperparams={},
                         train_env_options=copy.deepcopy(env_options))
+    _apply_observations(resolved, agent)
     return resolved
+
+
+def _apply_observations(resolved: dict[str, Any], agent: AgentConfig) -> None:
+    """What the agent reads in evaluation and in training, and the perception model where one reads ``perceived``
+    (LaneKeep refuses a perception model for any other observation, so it goes only there)."""
+    for key, observation in (("env_options", resolved["env_options"].get("observation")),
+                             ("train_env_options", agent.train_observation or resolved["env_options"].get("observation"))):
+        options = resolved[key]
+        options.pop("perception_model", None)
+        if observation is not None:
+            options["observation"] = observation
+        if observation == "perceived":
+            options["perception_model"] = agent.perception_model
 
 
 __all__ = ["ALGOS", "ConfigError", "ExperimentConfig", "load_config", "parse_config", "resolve_trial"]

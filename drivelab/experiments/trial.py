@@ -176,8 +176,14 @@ class Recorder:
     def evaluate(self, agent, env_steps: int, record_as: tuple[int, ...] | None = None) -> list[dict[str, Any]] | None:
         """One episode per evaluation track, recorded at ``env_steps`` (or at each of ``record_as``).
 
+        A model trained on stacked frames drives the single evaluation env through an agent that
+        stacks them as training did (:func:`~drivelab.agents.factory.single_env_agent`).
+
         :return: the episodes, or None, with nothing recorded, when a stop came before the last one.
         """
+        from drivelab.agents.factory import single_env_agent
+
+        agent = single_env_agent(agent, self.trial["hyperparams"])
         begin = time.perf_counter()
         episodes: list[dict[str, Any]] = []
         for track_seed in self.track_seeds:
@@ -393,10 +399,11 @@ def _checkpoint_env_steps(run_dir: Path) -> int | None:
 
 def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, Any], owner: TrialOwnership,
            progress_bar: bool, say):
-    from drivelab.agents.factory import load_model, make_model, make_training_env
+    from drivelab.agents.factory import frame_stack, load_model, make_model, make_training_env
     from drivelab.experiments.tracking import TENSORBOARD_LOG_NAME
 
-    venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], trial["seed"])
+    venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], trial["seed"],
+                             frame_stack=frame_stack(trial["hyperparams"]))
     tensorboard = str(run_dir / "tensorboard") if trial["tracking"]["tensorboard"] else None
     checkpoint = latest_checkpoint(run_dir)
     every_eval, every_checkpoint = trial["evaluation"]["every_steps"], trial["checkpoint_every_steps"]
@@ -456,12 +463,14 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
 
 
 def load_trained_agent(run_dir: Path):
-    """The final model of a finished learning trial, and the trial's resolved config.
+    """The final model of a finished learning trial as an agent for one env, and the trial's resolved config.
 
+    The agent is the SB3 model itself, or, for a model trained on stacked frames, the model behind a
+    :class:`~drivelab.agents.pixels.FrameStackingAgent` that stacks the env's observations as training did.
     The model is an SB3 zip, which holds pickled objects: load only run directories you trust.
     :raises ValueError: (one line) when ``run_dir`` is not a finished learning trial.
     """
-    from drivelab.agents.factory import load_model
+    from drivelab.agents.factory import load_model, single_env_agent
 
     run_dir = Path(run_dir)
     config_path, model_path = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
@@ -472,7 +481,7 @@ def load_trained_agent(run_dir: Path):
         raise ValueError(f"{run_dir} is a {trial.get('algo')} trial, which has no model; use --agent {trial.get('algo')}")
     if not model_path.is_file():
         raise ValueError(f"{run_dir} has no {MODEL_FILE} yet: the trial has not finished (run it again to resume)")
-    return load_model(trial["algo"], model_path, device="cpu"), trial
+    return single_env_agent(load_model(trial["algo"], model_path, device="cpu"), trial["hyperparams"]), trial
 
 
 def _last_evaluated_steps(run_dir: Path) -> int | None:

@@ -14,20 +14,21 @@ from drivelab.agents.wrappers import ScaledObservation
 
 
 def test_lanekeep_has_a_preset_for_each_action_mode_that_suits_each_algorithm():
-    assert preset_names("DriveLab/LaneKeep-v0") == ["dqn-steer_discrete", "ppo-direct", "ppo-steer", "ppo-steer_discrete"]
+    assert preset_names("DriveLab/LaneKeep-v0") == ["dqn-camera", "dqn-steer_discrete", "ppo-camera", "ppo-direct",
+                                                    "ppo-steer", "ppo-steer_discrete"]
     assert find_preset("DriveLab/LaneKeep-v0", "ppo").name == "ppo-steer"
     assert find_preset("DriveLab/LaneKeep-v0", "dqn").action == "steer_discrete"
     assert find_preset("DriveLab/LaneKeep-v0", "ppo", action="direct").hyperparams["n_steps"] == 256
 
 
-@pytest.mark.parametrize("name", ["dqn-steer_discrete", "ppo-direct", "ppo-steer", "ppo-steer_discrete"])
+@pytest.mark.parametrize("name", ["dqn-camera", "dqn-steer_discrete", "ppo-camera", "ppo-direct", "ppo-steer", "ppo-steer_discrete"])
 def test_every_preset_names_only_real_hyperparameters(name):
     algo = name.split("-")[0]
     check_hyperparams(algo, find_preset("DriveLab/LaneKeep-v0", algo, preset=name).hyperparams)
 
 
 def test_preset_errors_name_what_exists():
-    with pytest.raises(ValueError, match=r"no preset 'dqn-direct' for dqn on DriveLab/LaneKeep-v0; available: dqn-steer_discrete"):
+    with pytest.raises(ValueError, match=r"no preset 'dqn-direct' for dqn on DriveLab/LaneKeep-v0; available: dqn-steer_discrete, dqn-camera"):
         find_preset("DriveLab/LaneKeep-v0", "dqn", action="direct")
     with pytest.raises(ValueError, match=r"no hyperparameter presets for env 'CartPole-v1'"):
         find_preset("CartPole-v1", "ppo")

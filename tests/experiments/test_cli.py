@@ -111,3 +111,11 @@ def test_bench_train_compares_tracked_training_with_plain_sb3():
     # End to end includes set-up and saving, so it cannot be faster than the learning loop alone.
     assert report["drivelab_train_end_to_end_steps_per_s"] <= report["drivelab_train_steps_per_s"]
     assert report["plain_sb3_end_to_end_steps_per_s"] <= report["plain_sb3_steps_per_s"]
+
+
+def test_drive_on_given_tracks_drives_track_k_plus_i():
+    result = drivelab("drive", "--episodes", "2", "--first-track-seed", "1000005", "--option", "max_episode_s=2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [episode["track_seed"] for episode in json.loads(result.stdout)["episodes"]] == [1000005, 1000006]
+    refused = drivelab("drive", "--episodes", "1", "--first-track-seed", "-1")
+    assert refused.returncode == 2 and refused.stderr.strip() == "drivelab: --first-track-seed must be >= 0, got -1"

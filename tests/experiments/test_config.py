@@ -37,8 +37,22 @@ def test_shipped_comparison_config_is_ppo_vs_dqn_vs_rule_based_on_five_seeds():
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "experiments").glob("*.yaml")))
-def test_every_shipped_config_is_valid(name):
+def test_every_shipped_config_is_valid(name, tmp_path, monkeypatch):
+    agents = yaml.safe_load((ROOT / "experiments" / name).read_text())["agents"]
+    models = {agent["perception_model"] for agent in agents if agent.get("perception_model")}
+    if models:  # what the config's header has users make first, here an untrained stand-in
+        from drivelab.perception.model import save_untrained_model
+
+        monkeypatch.chdir(tmp_path)
+        for model in models:
+            save_untrained_model(tmp_path / model)
     assert load_config(ROOT / "experiments" / name).budget_steps > 0
+
+
+def test_a_config_whose_perception_model_is_not_made_yet_says_how_to_make_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="perception model runs/perception/cnn does not exist"):
+        load_config(ROOT / "experiments" / "lanekeep_perception.yaml")
 
 
 def test_resolve_trial_applies_the_preset_then_the_overrides():
@@ -115,3 +129,33 @@ def test_cli_refuses_missing_file_and_broken_yaml(tmp_path):
         assert result.returncode == 2
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_agent_trains_on_one_observation_and_is_evaluated_on_another(tmp_path, monkeypatch):
+    from drivelab.perception.model import save_untrained_model
+
+    monkeypatch.chdir(tmp_path)
+    save_untrained_model(tmp_path / "cnn")
+    config = parse_config({
+        "name": "perceived", "env": {"id": "DriveLab/LaneKeep-v0"}, "seeds": [0], "budget_steps": 1000,
+        "agents": [
+            {"name": "ppo", "algo": "ppo", "train_observation": "state", "observation": "perceived", "perception_model": "cnn"},
+            {"name": "driver", "algo": "rule_based", "observation": "perceived", "perception_model": "cnn"},
+        ],
+    })
+    ppo = resolve_trial(config, "ppo", 0)
+    assert ppo["env_options"]["observation"] == "perceived" and ppo["env_options"]["perception_model"] == "cnn"
+    assert ppo["train_env_options"]["observation"] == "state" and "perception_model" not in ppo["train_env_options"]
+    driver = resolve_trial(config, "driver", 0)
+    assert driver["env_options"] == {"observation": "perceived", "perception_model": "cnn"}
+
+
+@pytest.mark.parametrize("agent, words", [
+    ({"observation": "perceived"}, "observation 'perceived' needs perception_model"),
+    ({"observation": "state", "perception_model": "cnn"}, "perception_model is for observation 'perceived'"),
+    ({"observation": "lidar"}, "agents.0.observation"),
+])
+def test_observation_settings_are_checked_in_one_line(agent, words):
+    with pytest.raises(ConfigError, match=words):
+        parse_config({"name": "x", "env": {"id": "DriveLab/LaneKeep-v0"}, "seeds": [0], "budget_steps": 1000,
+                      "agents": [{"name": "a", "algo": "rule_based", **agent}]})
