@@ -116,13 +116,18 @@ def make_env(env_id: str, options: dict[str, Any], action: str, *, scaled: bool,
 
 def make_training_env(env_id: str, options: dict[str, Any], action: str, n_envs: int, seed: int, frame_stack: int = 1):
     """``n_envs`` copies in one process (DummyVecEnv: the physics is cheap next to inter-process traffic),
-    with ``frame_stack`` > 1 the last that many observations stacked on the last (channel) axis, oldest first."""
+    with ``frame_stack`` > 1 the last that many observations stacked on the last (channel) axis, oldest first.
+    On ``observation="perceived"`` the perception CNN runs once per step over all the envs' images."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
     venv = make_vec_env(
         lambda: make_env(env_id, options, action, scaled=True), n_envs=n_envs, seed=seed,
     )
+    if options.get("observation") == "perceived":
+        from drivelab.perception.vector import BatchedPerception
+
+        venv = BatchedPerception(venv)  # one forward pass of the CNN for all the envs each step
     return VecFrameStack(venv, frame_stack, channels_order="last") if frame_stack > 1 else venv
 
 

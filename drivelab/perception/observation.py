@@ -47,6 +47,10 @@ class PerceivedObservation(StateObservation):
         self.estimated_indices = np.array([names.index(name) for name in self.perceiver.outputs])
         self.last_estimate: np.ndarray | None = None
         self.last_truth: np.ndarray | None = None
+        # Deferred (set by BatchedPerception): observe() hands back the truth and keeps (truth, image) here,
+        # for one batched forward pass over many envs instead of one per env.
+        self.deferred = False
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.reset_errors()
 
     def reset_errors(self) -> None:
@@ -61,18 +65,18 @@ class PerceivedObservation(StateObservation):
 
     def observe(self, state: DrivingState, image: np.ndarray | None = None) -> np.ndarray:
         truth = super().observe(state)
-        vector = truth.copy()
-        estimate = self.perceiver.estimate(image)
-        vector[self.estimated_indices] = estimate
-        np.minimum(np.maximum(vector, self._low, out=vector), self._high, out=vector)
-        self.last_truth, self.last_estimate = truth, vector
-        self.absolute_errors += np.abs(vector[self.estimated_indices] - truth[self.estimated_indices])
-        self.estimates += 1
-        return vector
+        if self.deferred:
+            self.pending.append((truth, image))
+            return truth
+        return self.complete(truth[None], self.perceiver.estimate(image)[None])[0]
 
-    def observe_batch(self, truths: np.ndarray, images: np.ndarray) -> np.ndarray:
-        """The perceived vectors of many envs at once (one batched forward pass): ``truths`` are their
-        ``"state"`` vectors (N×F), ``images`` their camera images (N×H×W×3)."""
+    def complete(self, truths: np.ndarray, estimates: np.ndarray) -> np.ndarray:
+        """The perceived vectors for ``"state"`` vectors ``truths`` (N×F) and the CNN's ``estimates`` (N×outputs):
+        the estimates in their places, clipped to the bounds; the errors are counted."""
         vectors = np.array(truths, dtype=np.float32, copy=True)
-        vectors[:, self.estimated_indices] = self.perceiver.estimate(images)
-        return np.minimum(np.maximum(vectors, self._low), self._high)
+        vectors[:, self.estimated_indices] = estimates
+        np.minimum(np.maximum(vectors, self._low, out=vectors), self._high, out=vectors)
+        self.last_truth, self.last_estimate = truths[-1], vectors[-1]
+        self.absolute_errors += np.abs(vectors[:, self.estimated_indices] - truths[:, self.estimated_indices]).sum(axis=0)
+        self.estimates += len(vectors)
+        return vectors
