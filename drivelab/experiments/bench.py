@@ -69,6 +69,19 @@ class _Measurement:
         return self.steps / self.seconds
 
 
+def record_lap(env, driver, seed: int) -> list:
+    """The actions ``driver`` takes in one episode of ``env`` from ``reset(seed=seed)``, for a replay."""
+    observation, _ = env.reset(seed=seed)
+    driver.reset()
+    actions, done = [], False
+    while not done:
+        action, _ = driver.predict(observation)
+        actions.append(action)
+        observation, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    return actions
+
+
 def _lanekeep_workloads() -> tuple[Callable[[], None], Callable[[], None], Any, list[int], Callable[[], None]]:
     """The replayed env, the env with the driver, the env's unwrapped base, episode lengths, and a closer."""
     import gymnasium as gym
@@ -78,17 +91,7 @@ def _lanekeep_workloads() -> tuple[Callable[[], None], Callable[[], None], Any, 
 
     replay_env = gym.make("DriveLab/LaneKeep-v0", action="steer")
     recorder = RuleBasedDriver.for_env(replay_env)
-    episodes: list[tuple[int, list]] = []
-    for seed in range(REPLAYED_EPISODES):
-        observation, _ = replay_env.reset(seed=seed)
-        recorder.reset()
-        actions, done = [], False
-        while not done:
-            action, _ = recorder.predict(observation)
-            actions.append(action)
-            observation, _, terminated, truncated, _ = replay_env.step(action)
-            done = terminated or truncated
-        episodes.append((seed, actions))
+    episodes = [(seed, record_lap(replay_env, recorder, seed)) for seed in range(REPLAYED_EPISODES)]
     base = replay_env.unwrapped
     replay = {"episode": 0, "index": 0}
     base.clear_track_cache()

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from drivelab.experiments.bench import machine_description
+from drivelab.experiments.bench import machine_description, record_lap
 
 ENV_ID = "DriveLab/LaneKeep-v0"
 
@@ -97,15 +97,7 @@ def bench_perceived_env(model_dir: str, seconds: float = 6.0, rounds: int = 3) -
     from drivelab.agents.rule_based import RuleBasedDriver
 
     recorder = gym.make(ENV_ID)
-    driver = RuleBasedDriver.for_env(recorder)
-    observation, _ = recorder.reset(seed=0)
-    driver.reset()
-    actions, done = [], False
-    while not done:
-        action, _ = driver.predict(observation)
-        actions.append(action)
-        observation, _, terminated, truncated, _ = recorder.step(action)
-        done = terminated or truncated
+    actions = record_lap(recorder, RuleBasedDriver.for_env(recorder), seed=0)
     recorder.close()
     envs = {"state": gym.make(ENV_ID), "perceived": gym.make(ENV_ID, observation="perceived", perception_model=model_dir)}
     positions = {mode: len(actions) for mode in envs}

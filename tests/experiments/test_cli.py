@@ -119,3 +119,17 @@ def test_drive_on_given_tracks_drives_track_k_plus_i():
     assert [episode["track_seed"] for episode in json.loads(result.stdout)["episodes"]] == [1000005, 1000006]
     refused = drivelab("drive", "--episodes", "1", "--first-track-seed", "-1")
     assert refused.returncode == 2 and refused.stderr.strip() == "drivelab: --first-track-seed must be >= 0, got -1"
+
+
+def test_bench_perception_json_has_every_figure_and_consistent_ratios():
+    result = drivelab("bench", "perception", "--seconds", "0.6", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["camera_fps"] > 0 and figures["pybullet_camera_fps"] > 0
+    assert figures["camera_ratio"] == pytest.approx(figures["camera_fps"] / figures["pybullet_camera_fps"])
+    assert figures["camera_ratio"] > 2  # the fast camera is the fast one, even on a busy machine
+    assert figures["cpu_images_per_s"] > 0 and "cuda_images_per_s" in figures
+    assert figures["perceived_cost_ratio"] == pytest.approx(figures["state_steps_per_s"] / figures["perceived_steps_per_s"])
+    assert figures["model"] == "default architecture, untrained weights"
+    missing = drivelab("bench", "perception", "--model", "/nonexistent/run", "--seconds", "0.6")
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
