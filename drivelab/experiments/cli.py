@@ -116,6 +116,11 @@ def _drive_agent(args: argparse.Namespace):
         raise UsageError(str(error)) from None
     if args.action and args.action != trial["action"]:
         raise UsageError(f"{args.agent} was trained with action {trial['action']!r}; drop --action or give that one")
+    trained_on = trial["env_options"].get("observation", "state")
+    if "observation" in options and (options["observation"] == "camera") != (trained_on == "camera"):
+        readable = "camera" if trained_on == "camera" else "state or perceived"
+        raise UsageError(f"{args.agent} was trained on observation {trained_on!r}; it can drive on {readable}, "
+                         f"not {options['observation']!r}")
     env = _make_env(trial["env_id"], trial["action"], {**trial["env_options"], **options}, scaled=True, render_mode=args.render)
     return model, env, f"{trial['algo']} from {args.agent}", trial["action"]
 

@@ -51,3 +51,7 @@ def test_ppo_camera_trial_trains_evaluates_and_drives_again(tmp_path):
     assert report["observation"] == "camera" and report["action"] == "steer"
     assert 0.0 <= report["episodes"][0]["route_completion"] <= 1.0
     assert Path(report["agent"]) == run_dir
+
+    wrong = drivelab("drive", "--agent", str(run_dir), "--episodes", "1", "--observation", "state")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().endswith("was trained on observation 'camera'; it can drive on camera, not 'state'")
