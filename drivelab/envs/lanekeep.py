@@ -204,8 +204,8 @@ class LaneKeepEnv(gym.Env):
     car in view), riding the chassis' roll and pitch. ``camera_renderer="opencv"`` (default, :mod:`drivelab.envs.camera`)
     warps a top-down texture of the road through the ground plane's homography; ``"pybullet"`` renders the
     PyBullet scene (TinyRenderer; OpenGL through EGL where a GPU is present). ``camera_randomize`` draws, per episode
-    from the env's generator, the road, marking, verge and sky colours, brightness, texture grain (opencv renderer)
-    and the camera's height (±0.15 m) and pitch (±2°); ``camera_pixel_noise`` adds Gaussian noise of that standard
+    from the env's generator, the road, marking, verge and sky colours, brightness and texture grain (the opencv
+    renderer's; PyBullet's meshes keep their colours) and the camera's height (±0.15 m) and pitch (±2°); ``camera_pixel_noise`` adds Gaussian noise of that standard
     deviation (pixel values 0..255) to every image. The same seed gives the same images.
 
     ``"perceived"``: the ``"state"`` box; lateral offset, heading error and curvature are estimated from the camera by
