@@ -138,3 +138,15 @@ def test_evaluation_hands_the_policy_exactly_what_training_does():
     assert float(training[5][:, :3].abs().max()) > 0.0
     venv.close()
     env.close()
+
+
+def test_the_extractor_acts_and_trains_with_the_same_batchnorm():
+    """SB3 acts in evaluation mode and trains in training mode: the extractor must be the same function in both."""
+    space = gym.spaces.Box(0, 255, (12, 48, 48), dtype=np.uint8)
+    extractor = PerceptionFeaturesExtractor(space)
+    images = torch.rand(8, 12, 48, 48)
+    extractor.train(True)
+    training = extractor(images)
+    extractor.train(False)
+    np.testing.assert_allclose(extractor(images).detach().numpy(), training.detach().numpy(), rtol=1e-6)
+    assert all(not m.training for m in extractor.modules() if isinstance(m, torch.nn.BatchNorm2d))
