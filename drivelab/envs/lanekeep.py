@@ -356,7 +356,7 @@ class LaneKeepEnv(gym.Env):
         self.speed_controller.reset()
         if self._needs_road_meshes:
             world.ensure_road_visuals()
-        if self.observation_mode.needs_camera:
+        if self.observation_mode.needs_camera or self.camera is not None:
             self._set_up_camera(road)
         self.route_length_m = o.laps * self.road.length_m
         self._lane_d = lane_d
@@ -396,6 +396,13 @@ class LaneKeepEnv(gym.Env):
         """What the car's camera sees now: ``uint8`` RGB, ``(camera_height, camera_width, 3)``."""
         if self.ego is None:
             raise RuntimeError(f"{ENV_ID}: call reset() before camera_image()")
+        if self.camera is None and not self._needs_road_meshes:
+            if self.options.camera_renderer != "opencv":
+                raise RuntimeError(f"{ENV_ID}: camera_image() with camera_renderer='pybullet' needs the road's meshes, "
+                                   f"which only the camera observation modes build; use camera_renderer='opencv'")
+            # Another observation mode asks for a picture (a viewer, say): the camera is made when first asked.
+            self.camera = RoadCamera(self.camera_spec)
+            self._set_up_camera(self.road)
         state = self.vehicle_state
         pose = camera_pose(self.camera_mount, state.x_m, state.y_m, state.yaw_rad, state.pitch_rad, state.roll_rad)
         if self.camera is not None:

@@ -182,3 +182,16 @@ def test_the_camera_mode_never_imports_torch():
     code = ("import sys, gymnasium as gym, drivelab; env = gym.make('DriveLab/LaneKeep-v0', observation='camera'); "
             "env.reset(seed=0); env.step(env.action_space.sample()); print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_camera_image_renders_in_the_state_mode_too():
+    state_env, camera = gym.make("DriveLab/LaneKeep-v0"), camera_env()
+    state_env.reset(seed=4)
+    expected, _ = camera.reset(seed=4)
+    np.testing.assert_array_equal(state_env.unwrapped.camera_image(), expected)
+    state_env.step(STRAIGHT)
+    later, *_ = camera.step(STRAIGHT)
+    np.testing.assert_array_equal(state_env.unwrapped.camera_image(), later)
+    state_env.reset(seed=5)  # a new track: the camera follows it
+    expected, _ = camera.reset(seed=5)
+    np.testing.assert_array_equal(state_env.unwrapped.camera_image(), expected)
