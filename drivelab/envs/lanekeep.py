@@ -406,10 +406,11 @@ class LaneKeepEnv(gym.Env):
         state = self.vehicle_state
         pose = camera_pose(self.camera_mount, state.x_m, state.y_m, state.yaw_rad, state.pitch_rad, state.roll_rad)
         if self.camera is not None:
-            s = self.vehicle_spec
-            ego_box = Box3D(state.x_m, state.y_m, state.yaw_rad, s.length_m, s.width_m, s.body_height_m,
-                            bottom_m=s.wheel_radius_m, color=Palette().body)  # the body rests on the wheel centres
-            image = self.camera.render(pose, (ego_box,))
+            s, boxes = self.vehicle_spec, ()
+            if self.camera_mount.forward_m < s.length_m / 2:  # behind the front bumper, the camera sees the car
+                boxes = (Box3D(state.x_m, state.y_m, state.yaw_rad, s.length_m, s.width_m, s.body_height_m,
+                               bottom_m=s.wheel_radius_m, color=Palette().body),)  # the body rests on the wheel centres
+            image = self.camera.render(pose, boxes)
         else:
             image = pybullet_camera_image(self.world.client, self.camera_spec, pose, self.world.camera_renderer())
         if self.options.camera_pixel_noise > 0:

@@ -20,20 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from drivelab.experiments.bench import machine_description, record_lap
+from drivelab.experiments.bench import _Measurement, machine_description, record_lap
 
 ENV_ID = "DriveLab/LaneKeep-v0"
-
-
-def _rate(call: Callable[[], None], seconds: float) -> tuple[int, float]:
-    count, start = 0, time.perf_counter()
-    while True:
-        for _ in range(10):
-            call()
-        count += 10
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return count, elapsed
 
 
 def bench_camera(seconds: float = 6.0, rounds: int = 3, size: tuple[int, int] = (84, 84)) -> dict[str, Any]:
@@ -45,24 +34,22 @@ def bench_camera(seconds: float = 6.0, rounds: int = 3, size: tuple[int, int] = 
     width, height = size
     envs = {renderer: gym.make(ENV_ID, observation="camera", camera_renderer=renderer, camera_width=width,
                                camera_height=height) for renderer in ("opencv", "pybullet")}
-    totals = {renderer: [0, 0.0] for renderer in envs}
+    measurements = {renderer: _Measurement(env.unwrapped.camera_image) for renderer, env in envs.items()}
     try:
         for env in envs.values():
             env.reset(seed=0)
             for _ in range(40):  # into the first bend, so the view is not a straight road
                 env.step(np.array([0.05], dtype=np.float32))
         for _ in range(rounds):
-            for renderer, env in envs.items():
-                count, elapsed = _rate(env.unwrapped.camera_image, seconds / rounds)
-                totals[renderer][0] += count
-                totals[renderer][1] += elapsed
+            for measurement in measurements.values():
+                measurement.run(seconds / rounds)
         renderer_id = envs["pybullet"].unwrapped.world.camera_renderer()
         pybullet_renderer = "TinyRenderer (CPU)" if renderer_id == envs["pybullet"].unwrapped.world._p.ER_TINY_RENDERER \
             else "OpenGL through EGL"
     finally:
         for env in envs.values():
             env.close()
-    fast, reference = (totals[r][0] / totals[r][1] for r in ("opencv", "pybullet"))
+    fast, reference = (measurements[r].per_second for r in ("opencv", "pybullet"))
     return {"camera_size": [width, height], "camera_fps": fast, "pybullet_camera_fps": reference,
             "camera_ratio": fast / reference, "pybullet_renderer": pybullet_renderer}
 
@@ -82,8 +69,9 @@ def bench_inference(model_dir: str | None, seconds: float = 6.0, batch_size: int
         perceiver = Perceiver(model_dir, device=device)
         images = np.random.default_rng(0).integers(0, 256, size=(batch_size, *perceiver.image_shape), dtype=np.uint8)
         perceiver.estimate(images)  # warm-up (cuDNN autotuning, allocator)
-        count, elapsed = _rate(lambda: perceiver.estimate(images), seconds / 10)
-        result[key] = count * batch_size / elapsed
+        measurement = _Measurement(lambda: perceiver.estimate(images))
+        measurement.run(seconds / 10)
+        result[key] = measurement.per_second * batch_size
         if device == "cuda":
             result["cuda_device"] = torch.cuda.get_device_name(0)
     return result
@@ -114,17 +102,15 @@ def bench_perceived_env(model_dir: str, seconds: float = 6.0, rounds: int = 3) -
 
         return step
 
-    totals = {mode: [0, 0.0] for mode in envs}
+    measurements = {mode: _Measurement(stepper(mode)) for mode in envs}
     try:
         for _ in range(rounds):
-            for mode in envs:
-                count, elapsed = _rate(stepper(mode), seconds / rounds)
-                totals[mode][0] += count
-                totals[mode][1] += elapsed
+            for measurement in measurements.values():
+                measurement.run(seconds / rounds)
     finally:
         for env in envs.values():
             env.close()
-    state, perceived = (totals[m][0] / totals[m][1] for m in ("state", "perceived"))
+    state, perceived = (measurements[m].per_second for m in ("state", "perceived"))
     return {"state_steps_per_s": state, "perceived_steps_per_s": perceived, "perceived_cost_ratio": state / perceived}
 
 
