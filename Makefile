@@ -29,7 +29,15 @@ run: $(VENV)/.installed
 	@$(BIN)/drivelab compare runs/lanekeep_quick
 
 # The test suite. pytest's exit status 5 (no tests collected) is a failure here, not a pass.
+# The GUI tests (tests/envs/test_gui.py) run PyBullet's window under Xvfb: installed here when missing and
+# this is a Debian/Ubuntu machine we are root on; without it they skip, saying why.
 test: $(VENV)/.installed
+	@if ! command -v Xvfb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Xvfb for the GUI tests (apt-get install xvfb) ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get install -y -qq xvfb || { apt-get update -qq && apt-get install -y -qq xvfb; }; } >/dev/null 2>&1 \
+			|| echo "could not install Xvfb: the GUI tests will skip" >&2; \
+	fi
 	@$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status

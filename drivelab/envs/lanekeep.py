@@ -299,6 +299,7 @@ class LaneKeepEnv(gym.Env):
         self.speed_profile: LaneSpeedProfile | None = None
         self.road: Road | None = None
         self.ego: Vehicle | None = None
+        self.last_camera_image: np.ndarray | None = None
 
     # -- episode ------------------------------------------------------------------------------
 
@@ -369,6 +370,8 @@ class LaneKeepEnv(gym.Env):
         self._last_command = (0.0, 0.0, 0.0)
         self.target_speed_mps = o.target_speed_mps
         self._sense()
+        if self.render_mode == "human":
+            self._aim_gui_camera()  # the GUI opens on the car, not on the world's origin
         return self._observe(), self._info()
 
     def _set_up_camera(self, road: Road) -> None:
@@ -436,7 +439,8 @@ class LaneKeepEnv(gym.Env):
 
     def _observe(self) -> np.ndarray:
         self.driving_state = self._driving_state()
-        image = self.camera_image() if self.observation_mode.needs_camera else None
+        # Kept for a viewer (what the car's camera saw this step), so it need not render it again.
+        image = self.last_camera_image = self.camera_image() if self.observation_mode.needs_camera else None
         return self.observation_mode.observe(self.driving_state, image)
 
     def step(self, action):
@@ -545,7 +549,7 @@ class LaneKeepEnv(gym.Env):
         state = self.vehicle_state
         c = self.world.client
         if self.render_mode == "human":
-            c.resetDebugVisualizerCamera(12.0, math.degrees(state.yaw_rad) - 90, -25, [state.x_m, state.y_m, 0.5])
+            self._aim_gui_camera()
             return None
         p = self.world._p
         behind, height = 12.0, 5.0
@@ -556,6 +560,11 @@ class LaneKeepEnv(gym.Env):
         projection = c.computeProjectionMatrixFOV(60, width / height_px, 0.5, 300.0)
         _, _, rgba, _, _ = c.getCameraImage(width, height_px, view, projection, renderer=p.ER_TINY_RENDERER)
         return np.asarray(rgba, dtype=np.uint8).reshape(height_px, width, 4)[:, :, :3]
+
+    def _aim_gui_camera(self) -> None:
+        """The GUI's camera chases the car: 12 m from it, 25° down, looking along its heading."""
+        state = self.vehicle_state
+        self.world.client.resetDebugVisualizerCamera(12.0, math.degrees(state.yaw_rad) - 90, -25, [state.x_m, state.y_m, 0.5])
 
     def close(self) -> None:
         self.world.close()

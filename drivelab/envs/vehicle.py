@@ -76,6 +76,15 @@ class VehicleState(NamedTuple):
     steer_rad: float  # mean of the two front wheels' measured angles
 
 
+# Looks only (visual shapes; the collision shapes are the spec's). The spec's tyres lie wholly inside its
+# 1.8 m wide body (centres at ±0.775 m, 0.22 m wide, under a body whose bottom is at the wheel centres),
+# where a chase camera saw no wheel at all. So the body is drawn narrower and each tyre this far outboard
+# of its joint: drawn, the tyres span ±0.765..0.985 m and the body ±0.8 m, so 85 % of each tyre's width
+# shows from above and behind, and its lower half from the side.
+WHEEL_VISUAL_OUTBOARD_M = 0.10
+BODY_VISUAL_WIDTH_M = 1.6
+TYRE = (0.08, 0.08, 0.08, 1.0)
+
 # Joint order is the order PyBullet stores links: depth first, so a knuckle comes right before its wheel.
 _FL_KNUCKLE, _FL_WHEEL, _FR_KNUCKLE, _FR_WHEEL, _RL_WHEEL, _RR_WHEEL = range(6)
 STEER_JOINTS = (_FL_KNUCKLE, _FR_KNUCKLE)
@@ -127,13 +136,19 @@ class Vehicle:
         p, c, s = self._p, self.client, self.spec
         chassis_half = [s.length_m / 2, s.width_m / 2, s.body_height_m / 2]
         chassis_col = c.createCollisionShape(p.GEOM_BOX, halfExtents=chassis_half)
-        chassis_vis = c.createVisualShape(p.GEOM_BOX, halfExtents=chassis_half, rgbaColor=color)
         wheel_col = c.createCollisionShape(p.GEOM_SPHERE, radius=s.wheel_radius_m)
-        wheel_vis = c.createVisualShape(
-            p.GEOM_CYLINDER, radius=s.wheel_radius_m, length=s.wheel_width_m, rgbaColor=[0.1, 0.1, 0.1, 1]
-        )
+        # What a camera sees differs from what collides, so that the wheels show in every view (see
+        # WHEEL_VISUAL_OUTBOARD_M). Visual shapes only: masses, inertias, contacts and joint positions are
+        # as specified, so the physics is the same, bit for bit, whatever the looks.
+        visual_half = [chassis_half[0], BODY_VISUAL_WIDTH_M / 2, chassis_half[2]]
+        chassis_vis = c.createVisualShape(p.GEOM_BOX, halfExtents=visual_half, rgbaColor=color)
         # Wheel frames are rotated so their z axis (the joint axis) points to the car's left:
-        # a positive joint speed then rolls the car forward.
+        # a positive joint speed then rolls the car forward, and +z is outboard on the left side.
+        wheel_vis = {  # by side: True for the left wheels (y > 0), whose outboard is +z
+            left: c.createVisualShape(p.GEOM_CYLINDER, radius=s.wheel_radius_m, length=s.wheel_width_m, rgbaColor=TYRE,
+                                      visualFramePosition=[0, 0, WHEEL_VISUAL_OUTBOARD_M if left else -WHEEL_VISUAL_OUTBOARD_M])
+            for left in (True, False)
+        }
         wheel_orn = c.getQuaternionFromEuler([-math.pi / 2, 0, 0])
         # The chassis floats half its height above the wheel centres.
         axle_z = -s.body_height_m / 2
@@ -142,9 +157,9 @@ class Vehicle:
         for y in (half_track, -half_track):
             knuckle_parent = len(links) + 1
             links.append((s.knuckle_mass_kg, -1, -1, [half_wb, y, axle_z], [0, 0, 0, 1], 0, [0, 0, 1]))
-            links.append((s.wheel_mass_kg, wheel_col, wheel_vis, [0, 0, 0], wheel_orn, knuckle_parent, [0, 0, 1]))
+            links.append((s.wheel_mass_kg, wheel_col, wheel_vis[y > 0], [0, 0, 0], wheel_orn, knuckle_parent, [0, 0, 1]))
         for y in (half_track, -half_track):
-            links.append((s.wheel_mass_kg, wheel_col, wheel_vis, [-half_wb, y, axle_z], wheel_orn, 0, [0, 0, 1]))
+            links.append((s.wheel_mass_kg, wheel_col, wheel_vis[y > 0], [-half_wb, y, axle_z], wheel_orn, 0, [0, 0, 1]))
         n = len(links)
         body = c.createMultiBody(
             baseMass=s.chassis_mass_kg,

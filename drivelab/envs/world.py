@@ -44,6 +44,25 @@ GRASS = (0.30, 0.55, 0.25, 1.0)
 MARKING = (0.95, 0.95, 0.95, 1.0)
 CENTRE_MARKING = (0.95, 0.8, 0.1, 1.0)
 
+# Heights of the visual layers (m). Only looks: the car rolls on the collision plane at z = 0. The
+# markings lie at z = 0, where the camera model of drivelab.envs.camera draws them (tests/envs/test_camera.py
+# compares its markings with PyBullet's pixel by pixel), the asphalt 2 cm below them, the grass 3 cm below
+# that. Layers 1-2 mm apart fought in the GUI's depth buffer: grass streaked through the road a car's length
+# from the camera and hid all of it further away (Mesa's llvmpipe under Xvfb; tests/envs/test_gui.py).
+GRASS_TOP_Z_M = -0.05
+ASPHALT_Z_M = -0.02
+MARKING_Z_M = 0.0
+# Centimetres were not enough under the GUI's ground box: OpenGL's depth across its 4 km triangles is too
+# coarse, and grass still streaked through the road 80 m away. So in the GUI nothing green lies under the
+# road: the box lies 2 m down, out of reach of that error, and grass verges run beside the road at the
+# grass's height, GUI_VERGE_M wide or 1.5 road half-widths if less (an inner verge wider than the road
+# would fold back across it in the tightest bend a track may have, of radius 2 half-widths). The box, the
+# same green, fills the rest to the horizon without a visible step. PyBullet's camera images (TinyRenderer,
+# on the CPU) draw the road cleanly over the box, so headless worlds keep it at the grass's height and
+# build no verges.
+GUI_GROUND_Z_M = -2.0
+GUI_VERGE_M = 4.0
+
 
 @contextlib.contextmanager
 def quiet_c_output(*descriptors: int):
@@ -79,6 +98,35 @@ def _flush_c_stdio() -> None:
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError):  # no C library to reach (not Linux/macOS): nothing was buffered there
         pass
+
+
+SOFTWARE_RENDERER_NICE = 10
+
+
+def deprioritise_software_rendering() -> None:
+    """Give Mesa's software-rendering threads in this process (``llvmpipe-N``) a lower scheduling priority.
+
+    Without a GPU (a server, Xvfb) Mesa draws the PyBullet GUI on the CPU, one such thread per core, and the
+    GUI redraws without pause: the threads took the CPU from the env's own stepping, whose steps then
+    stalled a scheduler slice at a time. On 2 cores with other work running, a tenth of the decision steps
+    took 0.1 s instead of 0.6 ms and a paced 10 s episode ended up to 1.4 s late; at nice 10 the steps
+    stayed under 0.1 s and on schedule, and the GUI draws with the CPU left over. Linux only (per-thread
+    priorities), best effort; with a GPU there are no such threads and nothing changes.
+    """
+    tasks = f"/proc/{os.getpid()}/task"
+    try:
+        threads = os.listdir(tasks)
+    except OSError:  # no /proc: not Linux
+        return
+    for thread in threads:
+        try:
+            with open(f"{tasks}/{thread}/comm") as comm:
+                if not comm.read().startswith("llvmpipe"):
+                    continue
+            tid = int(thread)
+            os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), SOFTWARE_RENDERER_NICE))
+        except (OSError, ValueError):  # the thread ended, or the system refuses: the GUI works as it did
+            continue
 
 
 @functools.cache
@@ -138,7 +186,21 @@ class World:
         self.physics_steps = 0
         self.snapshot = None
         self._camera_renderer: int | None = None
+        if gui:
+            self._configure_gui()
         self.clear()
+
+    def _configure_gui(self) -> None:
+        """The GUI shows the scene alone, without its side panels (Explorer, Params) and the previews of
+        synthetic camera images, which covered a third of the window and show nothing LaneKeep uses; and
+        without shadows, whose map speckled the 4 km ground with moiré streaks (shadow acne) while the
+        car's own shadow did not show from the chase camera, and whose extra render pass slowed every
+        frame of a software renderer (Mesa's llvmpipe, under Xvfb)."""
+        c, p = self.client, self._p
+        for flag in (p.COV_ENABLE_GUI, p.COV_ENABLE_RGB_BUFFER_PREVIEW, p.COV_ENABLE_DEPTH_BUFFER_PREVIEW,
+                     p.COV_ENABLE_SEGMENTATION_MARK_PREVIEW, p.COV_ENABLE_SHADOWS):
+            c.configureDebugVisualizer(flag, 0)
+        deprioritise_software_rendering()
 
     @property
     def dt_s(self) -> float:
@@ -164,7 +226,7 @@ class World:
         # since asphalt and grass share one friction here and leaving the road ends the episode.
         plane = c.createCollisionShape(p.GEOM_PLANE)
         grass = c.createVisualShape(p.GEOM_BOX, halfExtents=[2000, 2000, 0.001], rgbaColor=GRASS,
-                                    visualFramePosition=[0, 0, -0.002])
+                                    visualFramePosition=[0, 0, (GUI_GROUND_Z_M if self.gui else GRASS_TOP_Z_M) - 0.001])
         self.ground_id = c.createMultiBody(0, plane, grass)
         c.changeDynamics(self.ground_id, -1, lateralFriction=self.settings.ground_friction)
         self.vehicles = []
@@ -220,19 +282,28 @@ class World:
             return
         road = self.road
         edge = road.half_width_m + road.shoulder_m
-        self._add_strip(road, -edge, edge, 0.001, ASPHALT)
+        self._add_strip(road, -edge, edge, ASPHALT_Z_M, ASPHALT)
         marking_half_width = 0.075
         for lane_edge in (-road.half_width_m, road.half_width_m):
-            self._add_strip(road, lane_edge - marking_half_width, lane_edge + marking_half_width, 0.002, MARKING)
+            self._add_strip(road, lane_edge - marking_half_width, lane_edge + marking_half_width, MARKING_Z_M, MARKING)
         for lane in range(1, road.lane_count):
             d = -road.half_width_m + lane * road.lane_width_m
-            self._add_strip(road, d - marking_half_width, d + marking_half_width, 0.002, MARKING, dash_m=3.0)
+            self._add_strip(road, d - marking_half_width, d + marking_half_width, MARKING_Z_M, MARKING, dash_m=3.0)
         if self.gui:
+            # Grass verges beside the road, over the GUI's ground box far below (see GUI_GROUND_Z_M).
+            verge = min(GUI_VERGE_M, 1.5 * edge)
+            for d_right, d_left in ((edge, edge + verge), (-edge - verge, -edge)):
+                self._add_strip(road, d_right, d_left, GRASS_TOP_Z_M, GRASS, lit_from_above=True)
             self.client.configureDebugVisualizer(self._p.COV_ENABLE_RENDERING, 1)
         self._road_visuals_built = True
 
-    def _add_strip(self, road: Road, d_right: float, d_left: float, z: float, color, dash_m: float | None = None) -> None:
-        """A flat band between two lateral offsets along the whole road, as triangle meshes."""
+    def _add_strip(self, road: Road, d_right: float, d_left: float, z: float, color, dash_m: float | None = None,
+                   lit_from_above: bool = False) -> None:
+        """A flat band between two lateral offsets along the whole road, as triangle meshes.
+
+        :param lit_from_above: give the mesh upward normals, so the GUI lights it as it lights the ground
+            box's top (without, it draws meshes darker: the road's colours are as they have always been).
+        """
         c, p = self.client, self._p
         spacing = 1.0
         s = np.append(np.arange(0.0, road.length_m, spacing), road.length_m)
@@ -254,7 +325,8 @@ class World:
                 indices += [base, base + 2, base + 1, base + 1, base + 2, base + 3]
             if not vertices:
                 continue
-            shape = c.createVisualShape(p.GEOM_MESH, vertices=vertices, indices=indices, rgbaColor=color)
+            normals = {"normals": [[0.0, 0.0, 1.0]] * len(vertices)} if lit_from_above else {}
+            shape = c.createVisualShape(p.GEOM_MESH, vertices=vertices, indices=indices, rgbaColor=color, **normals)
             c.createMultiBody(0, -1, shape)
 
     def add_vehicle(self, spec: VehicleSpec = VehicleSpec(), **pose) -> Vehicle:

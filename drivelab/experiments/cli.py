@@ -125,29 +125,75 @@ def _drive_agent(args: argparse.Namespace):
     return model, env, f"{trial['algo']} from {args.agent}", trial["action"]
 
 
+class _TimedEpisodes:
+    """The env as ``drive`` runs it: each episode timed from its first observation to its last step (what
+    reset costs, building the road's meshes say, is left out), and with ``--render human`` each step drawn
+    and paced to ``--speed`` (:class:`drivelab.viewer.pacing.RealTimePacer`)."""
+
+    def __init__(self, env, pacer=None) -> None:
+        import time
+
+        self.env, self.pacer, self._clock = env, pacer, time.monotonic
+        self.started_s = self.finished_s = 0.0
+
+    def reset(self, **kwargs):
+        result = self.env.reset(**kwargs)
+        if self.pacer is not None:
+            self.env.render()  # the first observation on screen, then the schedule starts
+            self.pacer.start()
+        self.started_s = self.finished_s = self._clock()
+        return result
+
+    def step(self, action):
+        result = self.env.step(action)
+        if self.pacer is not None:
+            self.env.render()
+            self.pacer.wait()
+        self.finished_s = self._clock()
+        return result
+
+    @property
+    def wall_time_s(self) -> float:
+        return self.finished_s - self.started_s
+
+
 def cmd_drive(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from drivelab.envs.world import quiet_c_output
     from drivelab.experiments.evaluation import run_episode
+    from drivelab.viewer.pacing import RealTimePacer, check_speed
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     if args.first_track_seed is not None and args.first_track_seed < 0:
         raise UsageError(f"--first-track-seed must be >= 0, got {args.first_track_seed}")
-    agent, env, label, action = _drive_agent(args)
-    perceived = getattr(env.unwrapped.observation_mode, "mean_absolute_errors", None) is not None
-    episodes = []
     try:
-        for seed in range(args.seed, args.seed + args.episodes):
-            if perceived:
-                env.unwrapped.observation_mode.reset_errors()
-            reset_options = None if args.first_track_seed is None else {"track_seed": args.first_track_seed + seed - args.seed}
-            total_reward, _, info = run_episode(agent, env, seed, reset_options, after_step=env.render if args.render else None)
-            metrics = {key: info[key] for key in info if key in METRIC_COLUMNS or key in ("collision", "rolled_over", "distance_m", "track_seed")}
-            episode = {"seed": seed, "return": total_reward, **metrics}
-            if perceived:
-                episode["perception_mae"] = env.unwrapped.observation_mode.mean_absolute_errors()
-            episodes.append(episode)
-    finally:
-        env.close()
+        check_speed(args.speed)
+    except ValueError as error:
+        raise UsageError(f"--{error}") from None
+    # The GUI's threads print to stdout (C's printf: the GL vendor, thread shutdowns) whenever they like; that
+    # is kept off stdout until the GUI is closed, so that --json prints one JSON object there and nothing else.
+    with quiet_c_output(1) if args.render == "human" else contextlib.nullcontext():
+        agent, env, label, action = _drive_agent(args)
+        perceived = getattr(env.unwrapped.observation_mode, "mean_absolute_errors", None) is not None
+        # Watched in the GUI, the episode runs at --speed times real time (the env steps far faster than that).
+        pacer = RealTimePacer(env.unwrapped.decision_dt_s, args.speed) if args.render == "human" else None
+        timed = _TimedEpisodes(env, pacer)
+        episodes = []
+        try:
+            for seed in range(args.seed, args.seed + args.episodes):
+                if perceived:
+                    env.unwrapped.observation_mode.reset_errors()
+                reset_options = None if args.first_track_seed is None else {"track_seed": args.first_track_seed + seed - args.seed}
+                total_reward, _, info = run_episode(agent, timed, seed, reset_options)
+                metrics = {key: info[key] for key in info if key in METRIC_COLUMNS or key in ("collision", "rolled_over", "distance_m", "track_seed")}
+                episode = {"seed": seed, "return": total_reward, **metrics, "wall_time_s": timed.wall_time_s}
+                if perceived:
+                    episode["perception_mae"] = env.unwrapped.observation_mode.mean_absolute_errors()
+                episodes.append(episode)
+        finally:
+            env.close()
     summary = {
         "episodes": len(episodes),
         "route_completion_mean": sum(e["route_completion"] for e in episodes) / len(episodes),
@@ -411,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what the agent reads (default: state; a trained agent's own)")
     drive.add_argument("--perception-model", metavar="RUN_DIR", help="with --observation perceived: the perception model's run directory")
     drive.add_argument("--render", choices=["human"], default=None, help="watch in the PyBullet GUI")
+    drive.add_argument("--speed", type=float, default=1.0, metavar="X",
+                       help="with --render human: simulated seconds shown per second, 1 = real time, 2 = twice as fast, "
+                            "0 = as fast as it goes (default: %(default)s)")
     drive.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     drive.set_defaults(handler=cmd_drive)
 

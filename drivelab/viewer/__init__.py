@@ -1,0 +1,1 @@
+"""Watching rollouts: the dashboard and real-time pacing."""
