@@ -115,11 +115,18 @@ def bench_perceived_env(model_dir: str, seconds: float = 6.0, rounds: int = 3) -
 
 
 def bench_perception(model_dir: str | None = None, seconds: float = 6.0,
-                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """All three measurements; an untrained default model stands in when ``model_dir`` is None."""
+                     progress: Callable[[str], None] | None = None, cnn_only: bool = False,
+                     batch_size: int = 256) -> dict[str, Any]:
+    """All three measurements; an untrained default model stands in when ``model_dir`` is None.
+
+    ``cnn_only``: the CNN's inference alone, which needs neither PyBullet nor the env (a GPU machine
+    without the simulator installed, say).
+    """
     say = progress or (lambda _message: None)
-    say("camera: the fast renderer against PyBullet's, same view ...")
-    result: dict[str, Any] = bench_camera(seconds)
+    result: dict[str, Any] = {}
+    if not cnn_only:
+        say("camera: the fast renderer against PyBullet's, same view ...")
+        result.update(bench_camera(seconds))
     with tempfile.TemporaryDirectory(prefix="drivelab-bench-") as scratch:
         if model_dir is None:
             from drivelab.perception.model import save_untrained_model
@@ -129,25 +136,29 @@ def bench_perception(model_dir: str | None = None, seconds: float = 6.0,
         else:
             result["model"] = str(model_dir)
         say("perception CNN: batched inference ...")
-        result.update(bench_inference(model_dir, seconds))
-        say("env steps/s on 'state' and 'perceived' (replayed laps) ...")
-        result.update(bench_perceived_env(model_dir, seconds))
+        result.update(bench_inference(model_dir, seconds, batch_size=batch_size))
+        if not cnn_only:
+            say("env steps/s on 'state' and 'perceived' (replayed laps) ...")
+            result.update(bench_perceived_env(model_dir, seconds))
     result["machine"] = machine_description()
     return result
 
 
 def format_perception_bench(result: dict[str, Any]) -> str:
-    width, height = result["camera_size"]
-    lines = [
-        f"camera {width}x{height}: {result['camera_fps']:.0f} frames/s (ours) vs {result['pybullet_camera_fps']:.0f} "
-        f"({result['pybullet_renderer']}): {result['camera_ratio']:.1f}x",
+    lines = []
+    if "camera_size" in result:
+        width, height = result["camera_size"]
+        lines.append(f"camera {width}x{height}: {result['camera_fps']:.0f} frames/s (ours) vs {result['pybullet_camera_fps']:.0f} "
+                     f"({result['pybullet_renderer']}): {result['camera_ratio']:.1f}x")
+    lines += [
         f"perception CNN ({result['model']}), batches of {result['batch_size']}: "
         f"{result['cpu_images_per_s']:.0f} images/s on the CPU"
         + (f", {result['cuda_images_per_s']:.0f} on {result['cuda_device']}" if result.get("cuda_images_per_s") else
            ", no CUDA here"),
-        f"LaneKeep env steps/s: {result['state_steps_per_s']:.0f} on 'state', {result['perceived_steps_per_s']:.0f} on "
-        f"'perceived' (perception costs {result['perceived_cost_ratio']:.1f}x)",
     ]
+    if "state_steps_per_s" in result:
+        lines.append(f"LaneKeep env steps/s: {result['state_steps_per_s']:.0f} on 'state', {result['perceived_steps_per_s']:.0f} on "
+                     f"'perceived' (perception costs {result['perceived_cost_ratio']:.1f}x)")
     machine = result["machine"]
     lines.append(f"{machine['cores']} cores: {machine['cpu']}, Python {machine['python']}, {machine['date']}")
     return "\n".join(lines)

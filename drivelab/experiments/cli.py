@@ -245,7 +245,10 @@ def cmd_bench_perception(args: argparse.Namespace) -> int:
     if not (args.seconds > 0 and math.isfinite(args.seconds)):
         raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
     try:
-        result = bench_perception(args.model, seconds=args.seconds, progress=None if args.json else print)
+        if args.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+        result = bench_perception(args.model, seconds=args.seconds, progress=None if args.json else print,
+                                  cnn_only=args.cnn_only, batch_size=args.batch_size)
     except ValueError as error:  # a missing or corrupt --model
         raise UsageError(str(error).splitlines()[0]) from None
     print(json.dumps(_json_ready(result)) if args.json else format_perception_bench(result))
@@ -505,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     perception_bench = targets.add_parser("perception", help="fast camera vs PyBullet's renderer, CNN images/s, env steps/s perceived vs state")
     perception_bench.add_argument("--model", metavar="RUN_DIR", help="a trained perception model (default: the untrained default architecture)")
     perception_bench.add_argument("--seconds", type=float, default=6.0, help="wall time per measured workload (default: %(default)s)")
+    perception_bench.add_argument("--cnn-only", action="store_true",
+                                  help="only the CNN's batched inference (needs neither PyBullet nor the env)")
+    perception_bench.add_argument("--batch-size", type=int, default=256, help="images per inference batch (default: %(default)s)")
     perception_bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     perception_bench.set_defaults(handler=cmd_bench_perception)
 

@@ -133,3 +133,18 @@ def test_bench_perception_json_has_every_figure_and_consistent_ratios():
     assert figures["model"] == "default architecture, untrained weights"
     missing = drivelab("bench", "perception", "--model", "/nonexistent/run", "--seconds", "0.6")
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_bench_perception_cnn_only_needs_no_simulator():
+    """What a GPU machine without PyBullet runs (benchmarks/perception_gpu.sh): the CNN's inference alone."""
+    script = ("import json, sys; from drivelab.experiments.cli import main; "
+              "status = main(['bench', 'perception', '--cnn-only', '--seconds', '0.3', '--batch-size', '8', '--json']); "
+              "print(json.dumps({'status': status, 'pybullet': 'pybullet' in sys.modules}))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures, outcome = (json.loads(line) for line in result.stdout.strip().splitlines()[-2:])
+    assert outcome == {"status": 0, "pybullet": False}
+    assert figures["batch_size"] == 8 and figures["cpu_images_per_s"] > 0
+    assert "camera_fps" not in figures and "state_steps_per_s" not in figures
+    refused = drivelab("bench", "perception", "--cnn-only", "--batch-size", "0")
+    assert refused.returncode == 2 and refused.stderr.strip() == "drivelab: --batch-size must be >= 1, got 0"
