@@ -151,6 +151,14 @@ class RuleBasedDriver:
             self._last_plan = self.plan(self._last_state)
         return self._last_plan
 
+    def last_controller_terms(self, index: int = 0) -> dict[str, float]:
+        """The lateral tracker's terms behind the last steering angle of env ``index`` (for a viewer):
+        the tracker's own ``last_terms``, by name, empty before the first decision."""
+        if index >= len(self._controllers):
+            return {}
+        terms = self._controllers[index].lateral.last_terms
+        return {name: float(getattr(terms, name)) for name in terms.__dataclass_fields__}
+
     def _curvature_ahead(self, state: DrivingState, speed_mps: float) -> float:
         preview_m = speed_mps * self.config.feedforward_preview_s
         return float(np.interp(preview_m, self.observation_mode.preview_m, state.preview_curvature_1pm))

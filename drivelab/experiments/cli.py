@@ -255,6 +255,16 @@ def cmd_bench_perception(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_watch(args: argparse.Namespace) -> int:
+    from drivelab.experiments.bench_watch import bench_watch, format_watch_bench
+
+    if not (args.seconds > 0 and math.isfinite(args.seconds)):
+        raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
+    result = bench_watch(seconds=args.seconds, progress=None if args.json else print)
+    print(json.dumps(_json_ready(result)) if args.json else format_watch_bench(result))
+    return 0
+
+
 def _load_config(path: str):
     from drivelab.experiments.config import ConfigError, load_config
 
@@ -514,9 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     perception_bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     perception_bench.set_defaults(handler=cmd_bench_perception)
 
+    watch_bench = targets.add_parser("watch", help="dashboard frames/s at 1280x720 on one core, per panel, vs PyBullet's chase view")
+    watch_bench.add_argument("--seconds", type=float, default=6.0, help="wall time of the measured workloads (default: %(default)s)")
+    watch_bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    watch_bench.set_defaults(handler=cmd_bench_watch)
+
     from drivelab.experiments.perception_cli import add_perception_commands
+    from drivelab.experiments.watch_cli import add_watch_command
 
     add_perception_commands(commands)
+    add_watch_command(commands)
     return parser
 
 
@@ -541,4 +558,8 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    run()
+    # Under `python -m` this file is __main__, a second copy of the module: the command modules raise
+    # drivelab.experiments.cli.UsageError, so that module's main must be the one that catches it.
+    from drivelab.experiments.cli import run as run_imported
+
+    run_imported()

@@ -1,0 +1,127 @@
+"""``drivelab watch``: agents driving on the pipeline dashboard, to a video file or a live window.
+
+The work is :mod:`drivelab.viewer`'s; this module parses arguments, loads the agents as ``drivelab drive``
+does, and prints where the video went. Bad input (an unknown agent or run directory, an output path that
+cannot be written or has an unknown extension, ``--live`` without a display) is one line on stderr and
+exit status 2, checked before anything is written; an interrupted or failed run leaves no partial video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+
+DEFAULT_VIDEO = "rollout.mp4"
+MAX_AGENTS = 4
+
+
+def _usage_error(message: str) -> Exception:
+    from drivelab.experiments.cli import UsageError  # here, not at the top: cli.py imports this module
+
+    return UsageError(message.splitlines()[0] if message else message)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from drivelab.experiments.cli import _drive_agent, _json_ready
+
+    specs = args.agent or ["rule_based"]
+    if len(specs) > MAX_AGENTS:
+        raise _usage_error(f"--agent is given 1 to {MAX_AGENTS} times, got {len(specs)}")
+    if args.episodes < 1:
+        raise _usage_error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.seed < 0:
+        raise _usage_error(f"--seed must be >= 0, got {args.seed}")
+    if args.track_seed is not None and args.track_seed < 0:
+        raise _usage_error(f"--track-seed must be >= 0, got {args.track_seed}")
+    from drivelab.viewer.pacing import check_speed
+    from drivelab.viewer.video import LiveWindow, VideoFile, check_display, check_video_path
+    from drivelab.viewer.watch import WatchedAgent, check_size, frame_period_s, watch
+
+    try:
+        size = check_size(args.size)
+        speed = check_speed(args.speed)
+        out = args.out if args.out is not None else (None if args.live else DEFAULT_VIDEO)
+        path = check_video_path(out) if out is not None else None
+        if args.live:
+            check_display()
+    except ValueError as error:
+        raise _usage_error(str(error)) from None
+
+    watched, wall_s = [], []
+    try:
+        for spec in specs:
+            one = copy.copy(args)
+            one.agent, one.render, one.first_track_seed = spec, None, None
+            agent, env, label, _ = _drive_agent(one)
+            watched.append(WatchedAgent(label, agent, env))
+        fps = 1.0 / frame_period_s(watched)
+        window = None
+        if args.live:
+            try:
+                window = LiveWindow()
+            except ValueError as error:
+                raise _usage_error(str(error)) from None
+        video = VideoFile(path, fps) if path is not None else None
+        try:
+            watch(watched, episodes=args.episodes, seed=args.seed, track_seed=args.track_seed, size=size, video=video,
+                  window=window, speed=speed, close_at_end=args.close, episode_wall_s=wall_s)
+        except BaseException:
+            if video is not None:
+                video.abort()
+            raise
+        finally:
+            if window is not None:
+                window.close()
+        if video is not None:
+            video.close()
+    except KeyboardInterrupt:
+        print("interrupted; no video was written" if path is not None else "interrupted", file=sys.stderr)
+        return 130
+    finally:
+        for agent in watched:
+            agent.env.close()
+    result = {"video": str(path) if path is not None else None, "size": list(size), "live": bool(args.live),
+              "speed": speed if args.live else None, "episode_wall_s": wall_s,
+              "agents": [{"label": a.label, "episodes": a.episodes} for a in watched]}
+    if args.json:
+        print(json.dumps(_json_ready(result)))
+        return 0
+    from drivelab.experiments.cli import _print_table
+
+    for agent in watched:
+        print(agent.label)
+        _print_table(agent.episodes, ("seed", "track_seed", "return", "route_completion", "lateral_error_rms",
+                                      "off_road", "mean_speed"))
+    if path is not None:
+        print(f"video: {path.resolve()}")
+    return 0
+
+
+def add_watch_command(commands) -> None:
+    watch = commands.add_parser(
+        "watch", help="agents driving on the pipeline dashboard, to a video (mp4, gif) or a live window")
+    watch.add_argument("--agent", action="append", metavar="AGENT",
+                       help="rule_based, random, or a trial's run directory (load only runs you trust); give it twice "
+                            "to watch two agents side by side on the same tracks (default: rule_based)")
+    watch.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id for scripted agents (default: %(default)s)")
+    watch.add_argument("--episodes", type=int, default=1, help="episodes; episode i uses reset seed S+i (default: %(default)s)")
+    watch.add_argument("--seed", type=int, default=0, help="first reset seed (default: %(default)s)")
+    watch.add_argument("--track-seed", type=int, metavar="K",
+                       help="episode i drives track K+i (evaluation tracks start at 1000000; default: a track drawn from the reset seed)")
+    watch.add_argument("--action", help="action mode for scripted agents: direct, steer or steer_discrete (default: steer)")
+    watch.add_argument("--tracker", default="pid", help="the rule-based driver's lateral tracker (default: %(default)s)")
+    watch.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable")
+    watch.add_argument("--observation", choices=["state", "camera", "perceived"], default=None,
+                       help="what the agents read (default: state; a trained agent's own)")
+    watch.add_argument("--perception-model", metavar="RUN_DIR", help="with --observation perceived: the perception model's run directory")
+    watch.add_argument("--out", metavar="FILE", help=f"video file, .mp4 or .gif (default: {DEFAULT_VIDEO} unless --live)")
+    watch.add_argument("--live", action="store_true", help="show the dashboard in a window as the agents drive")
+    watch.add_argument("--speed", type=float, default=1.0,
+                       help="live playback in times real time; 0 plays as fast as it can (default: %(default)s)")
+    watch.add_argument("--close", action="store_true", help="close the live window after the last episode instead of waiting for a key")
+    watch.add_argument("--size", default="1280x720", metavar="WxH", help="each agent's dashboard size (default: %(default)s)")
+    watch.add_argument("--json", action="store_true", help="print the video's path and each episode's metrics as one JSON object")
+    watch.set_defaults(handler=cmd_watch, agent=None)
+
