@@ -433,6 +433,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(json.dumps(_json_ready(result)))
     else:
         print(format_table(result))
+        for agent in result["agents"]:
+            video = agent.get("video")
+            if video is not None:  # its path is relative to the report; here, where the user stands
+                print(f"last video of {agent['agent']} (seed {video['seed']}, {video['env_steps']:,} env steps): "
+                      f"{os.path.relpath(Path(result['out_dir']) / video['path'])}")
         print(f"report: {result['report']}")
     return 0
 

@@ -6,7 +6,8 @@
 
 - ``learning_curves.png``: per agent, the mean over seeds of each evaluation's mean ``metric`` against
   env steps, with a 95% percentile-bootstrap band across seeds;
-- ``report.md``: the final-performance table, the figure, the skipped trials and how the CIs were made;
+- ``report.md``: the final-performance table, the figure, a link to each agent's last evaluation video (when
+  its trials recorded videos, ``evaluation.video_every_steps``), the skipped trials and how the CIs were made;
 - ``comparison.json``: the same numbers as ``compare`` returns.
 
 Final performance follows rliable (Agarwal et al., 2021, "Deep RL at the Edge of the Statistical
@@ -23,7 +24,9 @@ import csv
 import json
 import math
 import os
+import re
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -35,6 +38,9 @@ EVALUATIONS_FILE = "evaluations.csv"
 LEARNING_CURVES_FILE = "learning_curves.png"
 REPORT_FILE = "report.md"
 COMPARISON_FILE = "comparison.json"
+# a trial's evaluation videos, as drivelab.experiments.trial names them (a partial one has a hidden name)
+VIDEOS_DIR = "videos"
+VIDEO_FILE = re.compile(r"eval_(\d+)\.mp4")
 
 # evaluations.csv columns that say when and on what an episode ran, not how it went
 BOOKKEEPING_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed")
@@ -213,6 +219,26 @@ def discover(run_dirs: Sequence[Path]) -> tuple[list[Trial], list[dict[str, Any]
     return trials, skipped
 
 
+def latest_video(trials: Sequence[Trial]) -> dict[str, Any] | None:
+    """The evaluation video with the most env steps among ``trials`` (the lowest seed's among equals), or None.
+
+    :return: ``path`` (as found below the trial's run directory), ``env_steps``, ``seed`` and ``run_dir``.
+    """
+    best: dict[str, Any] | None = None
+    for trial in sorted(trials, key=lambda trial: (trial.seed is None, trial.seed if trial.seed is not None else 0)):
+        folder = trial.run_dir / VIDEOS_DIR
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            match = VIDEO_FILE.fullmatch(path.name)
+            if match is None or not path.is_file():
+                continue
+            steps = int(match.group(1))
+            if best is None or steps > best["env_steps"]:
+                best = {"path": str(path), "env_steps": steps, "seed": trial.seed, "run_dir": str(trial.run_dir)}
+    return best
+
+
 def _count_states(skipped: Iterable[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for entry in skipped:
@@ -335,6 +361,7 @@ def _summarise(label: str, trials: list[Trial], metric: str, reps: int, seed: in
         "note": estimates["note"],
         "run_dirs": [str(trial.run_dir) for trial in trials],
         "learning_curve": curve,
+        "video": latest_video(trials),
     }
 
 
@@ -352,8 +379,10 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion
         evaluation's episodes.
     :param bootstrap_reps: bootstrap resamples, for rliable's CIs and for the learning-curve bands.
     :param seed: seeds both bootstraps, so the same inputs give the same CIs.
-    :return: the content of ``comparison.json``: ``agents`` (one dict per agent), ``metric``, ``skipped``,
-        and the paths ``out_dir``, ``report``, ``learning_curves``, ``comparison``.
+    :return: the content of ``comparison.json``: ``agents`` (one dict per agent, its last evaluation video
+        under ``video``: ``path`` relative to ``out_dir``, ``env_steps``, ``seed``, ``run_dir``; or None),
+        ``videos`` (agent → that video's path relative to ``out_dir``, for the agents that have one),
+        ``metric``, ``skipped``, and the paths ``out_dir``, ``report``, ``learning_curves``, ``comparison``.
     :raises ValueError: one line, before anything is written, for bad input.
     """
     if bootstrap_reps < 1:
@@ -376,6 +405,10 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion
     agents = [_summarise(f"{experiment}/{agent}" if several_experiments else agent, group, metric,
                          bootstrap_reps, seed)
               for (experiment, agent), group in sorted(groups.items())]
+    for agent in agents:
+        if agent["video"] is not None:  # as the report links it: relative to the report's directory
+            agent["video"]["path"] = Path(os.path.relpath(os.path.abspath(agent["video"]["path"]),
+                                                          os.path.abspath(out_dir))).as_posix()
 
     result: dict[str, Any] = {
         "metric": metric,
@@ -388,6 +421,7 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion
         "seed": seed,
         "ci_method": ci_method_sentence(bootstrap_reps),
         "agents": agents,
+        "videos": {agent["agent"]: agent["video"]["path"] for agent in agents if agent["video"] is not None},
         "skipped": skipped,
     }
     png = render_learning_curves(result)
@@ -530,6 +564,15 @@ def render_report(result: dict[str, Any]) -> str:
     if notes:
         lines += ["Notes:", "", *notes, ""]
     lines += ["## Learning curves", "", f"![learning curves]({LEARNING_CURVES_FILE})", ""]
+    videos = [agent for agent in result["agents"] if agent.get("video")]
+    if videos:
+        lines += ["## Videos", "", "Each agent's last evaluation video (the most env steps among its seeds, the lowest "
+                                   "seed among equals): the first evaluation track, driven by the deterministic policy.", ""]
+        for agent in videos:
+            video = agent["video"]
+            lines.append(f"- {agent['agent']}: [seed {video['seed']}, {video['env_steps']:,} env steps]"
+                         f"({urllib.parse.quote(video['path'])})")
+        lines.append("")
     lines += ["## Skipped trials", ""]
     if result["skipped"]:
         for entry in result["skipped"]:

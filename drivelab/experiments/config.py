@@ -12,6 +12,10 @@ A config names an env, one or more agents, seeds, a budget and an evaluation pro
     budget_steps: 60000
     evaluation: {every_steps: 10000, episodes: 10, first_track_seed: 1000000}
 
+``evaluation.video_every_steps: N`` (off when absent or null) also films one evaluation episode on the
+dashboard into the run directory's ``videos/`` each time training passes another multiple of N, and
+the final model at the end (see :mod:`drivelab.experiments.trial`).
+
 Any mistake (an unknown key, a wrong type, an unknown algorithm or env, a negative budget) is a
 :class:`ConfigError` with one line naming the field and what is allowed.
 """
@@ -71,6 +75,18 @@ class EvaluationConfig(_Strict):
     every_steps: int = Field(default=10_000, ge=1, description="evaluate every N env steps of training")
     episodes: int = Field(default=10, ge=1, le=1000, description="episodes per evaluation, one per evaluation track")
     first_track_seed: int = Field(default=1_000_000, ge=0, description="evaluation tracks: first_track_seed + episode index")
+    video_every_steps: int | None = Field(
+        default=None, description="film one evaluation episode (the first evaluation track, deterministic policy) "
+                                  "into videos/ at the first evaluation at or after each multiple of N env steps "
+                                  "(0 included), and the final model; null: no videos")
+
+    @field_validator("video_every_steps", mode="before")
+    @classmethod
+    def _positive_steps_or_null(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"must be a positive integer of env steps (a video every that many), or null for no "
+                         f"videos; got {value!r}")
 
 
 class WandbConfig(_Strict):
@@ -243,7 +259,8 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
         "env_id": config.env.id,
         "env_options": copy.deepcopy(env_options),
         "budget_steps": config.budget_steps,
-        "evaluation": config.evaluation.model_dump(),
+        # video_every_steps only when set: run directories made before it existed keep the same config
+        "evaluation": config.evaluation.model_dump(exclude_none=True),
         "checkpoint_every_steps": config.checkpoint_every_steps,
         "tracking": config.tracking.model_dump(),
         "device": config.device,

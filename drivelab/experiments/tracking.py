@@ -13,6 +13,7 @@ WANDB_ID_FILE = "wandb_run_id.txt"
 # the curves keep SB3's own names (train/value_loss, ...).
 TENSORBOARD_LOG_NAME = "train"
 TENSORBOARD_EVENTS_DIR = f"tensorboard/{TENSORBOARD_LOG_NAME}_0"
+VIDEO_KEY = "eval/video"  # evaluation videos (evaluation.video_every_steps), at the env steps they were filmed
 
 
 def resolve_wandb_mode(mode: str) -> str:
@@ -97,6 +98,14 @@ class WandbRun:
     def log_evaluation(self, env_steps: int, summary: dict[str, float]) -> None:
         if self.run is not None:
             self.run.log({"global_step": env_steps, **{f"eval/{key}": value for key, value in summary.items()}})
+
+    def log_video(self, env_steps: int, path: Path, caption: str) -> None:
+        """An evaluation video (mp4), under ``eval/video`` at ``env_steps``: W&B copies it into the run's
+        ``files/media/videos/`` and the history row refers to that copy."""
+        if self.run is not None:
+            import wandb
+
+            self.run.log({"global_step": env_steps, VIDEO_KEY: wandb.Video(str(path), caption=caption, format="mp4")})
 
     def log_model(self, model_path: Path, name: str, metadata: dict[str, Any]) -> None:
         if self.run is None:

@@ -13,6 +13,8 @@ The run directory ``<out>/<experiment>/<agent>/seed-<seed>/`` holds everything a
 - ``checkpoints/``: the latest checkpoint (model, optimizer, DQN replay buffer, step counter, next
   evaluation), written into a fresh folder and switched to by one atomic rename of ``latest.json``;
 - ``evaluations.csv`` (one row per evaluation episode) and ``evaluation.json`` (the final one);
+- ``videos/`` (with ``evaluation.video_every_steps``): ``eval_<env steps, 8 digits>.mp4``, dashboard videos of
+  one evaluation episode (see :class:`Recorder`);
 - ``model.zip``: the final model; ``tensorboard/``; ``wandb/`` (the W&B run, offline by default).
 
 A trial killed at any moment and started again with the same command resumes from its last
@@ -28,6 +30,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -51,6 +54,26 @@ EVALUATION_JSON = "evaluation.json"
 MODEL_FILE = "model.zip"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.json"
+VIDEOS = "videos"
+VIDEO_FILE = re.compile(r"eval_(\d+)\.mp4")  # a finished video; one being written has a hidden partial name
+
+
+def video_path(run_dir: Path, env_steps: int) -> Path:
+    """Where the evaluation video of the model at ``env_steps`` goes: ``videos/eval_00012000.mp4``."""
+    return Path(run_dir) / VIDEOS / f"eval_{int(env_steps):08d}.mp4"
+
+
+def recorded_videos(run_dir: Path) -> dict[int, Path]:
+    """The finished evaluation videos of a run directory, by env steps (partial files are not among them)."""
+    folder = Path(run_dir) / VIDEOS
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.iterdir():
+        match = VIDEO_FILE.fullmatch(path.name)
+        if match and path.is_file():
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
 
 
 def trial_dir(out: Path, experiment: str, agent: str, seed: int) -> Path:
@@ -146,6 +169,14 @@ def _keep_evaluations_up_to(run_dir: Path, env_steps: int) -> None:
     write_atomic(path, kept.getvalue())
 
 
+def _evaluation_summary_at(run_dir: Path, env_steps: int) -> dict[str, float]:
+    """The summary of the evaluation recorded at ``env_steps`` in evaluations.csv (by an earlier attempt)."""
+    with (run_dir / EVALUATIONS_CSV).open() as stream:
+        rows = [row for row in csv.DictReader(stream) if int(row["env_steps"]) == env_steps]
+    return summarize([{**{key: float(row[key]) for key in ("route_completion", "lateral_error_rms", "mean_speed", "return")},
+                       "off_road": bool(int(row["off_road"]))} for row in rows])
+
+
 def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     new_file = not path.is_file()
     with path.open("a", newline="") as stream:
@@ -158,8 +189,40 @@ def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         os.fsync(stream.fileno())
 
 
+class _FilmingStopped(Exception):
+    """A stop request came while an evaluation video was being filmed; the partial video is gone."""
+
+
+def _stop_between_steps(env, should_stop: Callable[[], bool]):
+    """``env`` raising :class:`_FilmingStopped` before a step once ``should_stop()``: what lets a stop request
+    end a video's episode at the next env step, as it ends training (the viewer drives the episode itself)."""
+    import gymnasium as gym
+
+    class StopBetweenSteps(gym.Wrapper):
+        def step(self, action):
+            if should_stop():
+                raise _FilmingStopped()
+            return self.env.step(action)
+
+    return StopBetweenSteps(env)
+
+
 class Recorder:
-    """Evaluates an agent and records the result: CSV rows and W&B."""
+    """Evaluates an agent and records the result: CSV rows and W&B, and, with ``evaluation.video_every_steps``
+    (V), evaluation videos.
+
+    When videos are on, an evaluation at ``S`` env steps also films one episode on the dashboard
+    (:func:`drivelab.viewer.watch.record_episode`) into ``videos/eval_<S>.mp4`` when no video yet
+    exists for the multiple of V that ``S`` passed (the videos' steps divided by V, rounded down,
+    differ from S's): the first evaluation at or after 0, V, 2V, ... is filmed. The model at the end
+    of training is always filmed (``final``), and a scripted agent's single evaluation is filmed once,
+    named by the budget. The episode is the one evaluation drives first: the first evaluation track,
+    the deterministic policy, the same agent (frame stacking included) in the same env; the video's
+    frames are its steps and then 2 s of the metrics card. A video whose file exists is never filmed
+    again (a resumed trial keeps its videos); a stop request ends the episode at the next env step and
+    leaves no file (the video is written under a hidden temporary name and renamed when complete).
+    The video goes to W&B as ``eval/video`` at ``S``.
+    """
 
     def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, started: float,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
@@ -171,15 +234,24 @@ class Recorder:
         self.track_seeds = evaluation_track_seeds(evaluation["first_track_seed"], evaluation["episodes"])
         self.env = make_env(trial["env_id"], trial["env_options"], trial["action"], scaled=trial["algo"] in LEARNING_ALGOS)
         self.seconds_evaluating = 0.0
+        self.video_every: int | None = evaluation.get("video_every_steps")
+        self.seconds_filming = 0.0
         self.last: dict[str, float] | None = None
+        if self.video_every:
+            # We own the run directory: a partial video in it was left by an attempt that was killed.
+            for partial in (run_dir / VIDEOS).glob(".eval_*.partial-*"):
+                partial.unlink(missing_ok=True)
 
-    def evaluate(self, agent, env_steps: int, record_as: tuple[int, ...] | None = None) -> list[dict[str, Any]] | None:
-        """One episode per evaluation track, recorded at ``env_steps`` (or at each of ``record_as``).
+    def evaluate(self, agent, env_steps: int, record_as: tuple[int, ...] | None = None,
+                 final: bool = False) -> list[dict[str, Any]] | None:
+        """One episode per evaluation track, recorded at ``env_steps`` (or at each of ``record_as``), and
+        the video due then, if any (named by the last of ``record_as``); ``final``: the model is the last.
 
         A model trained on stacked frames drives the single evaluation env through an agent that
         stacks them as training did (:func:`~drivelab.agents.factory.single_env_agent`).
 
-        :return: the episodes, or None, with nothing recorded, when a stop came before the last one.
+        :return: the episodes, or None, with nothing recorded, when a stop came before the last one
+            or during the video.
         """
         from drivelab.agents.factory import single_env_agent
 
@@ -192,14 +264,64 @@ class Recorder:
                 return None
             episodes += evaluate(agent, self.env, [track_seed])
         self.seconds_evaluating += time.perf_counter() - begin
+        video_steps = max(record_as or (env_steps,))
+        filmed = None
+        if self.video_due(video_steps, final):
+            filmed = self._film(agent, video_steps)
+            if filmed is None:
+                return None
         summary = summarize(episodes)
         for steps in record_as or (env_steps,):
             rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index, **episode}
                     for index, episode in enumerate(episodes)]
             _append_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows)
             self.tracker.log_evaluation(steps, summary)
+        if filmed is not None:
+            self.tracker.log_video(video_steps, *filmed)
         self.last = summary
         return episodes
+
+    def video_due(self, env_steps: int, final: bool = False) -> bool:
+        """Whether an evaluation at ``env_steps`` films a video (see the class's docstring)."""
+        if not self.video_every:
+            return False
+        recorded = recorded_videos(self.run_dir)
+        if env_steps in recorded:
+            return False
+        return final or all(steps // self.video_every != env_steps // self.video_every for steps in recorded)
+
+    def film_final(self, agent, env_steps: int) -> bool:
+        """The final model's video, when its evaluation was made without one; False when a stop cut it short."""
+        from drivelab.agents.factory import single_env_agent
+
+        if not self.video_due(env_steps, final=True):
+            return True
+        filmed = self._film(single_env_agent(agent, self.trial["hyperparams"]), env_steps)
+        if filmed is None:
+            return False
+        self.tracker.log_video(env_steps, *filmed)
+        return True
+
+    def _film(self, agent, env_steps: int) -> tuple[Path, str] | None:
+        """Film the first evaluation track into ``videos/``: (the video, its caption), or None when stopped."""
+        from drivelab.viewer.watch import record_episode
+
+        path = video_path(self.run_dir, env_steps)
+        path.parent.mkdir(exist_ok=True)
+        track_seed = self.track_seeds[0]
+        label = f"{self.trial['agent']} seed {self.trial['seed']} at {env_steps:,} env steps"
+        begin = time.perf_counter()
+        try:
+            # reset seed = track seed, as evaluate() drives it
+            episode = record_episode(agent, _stop_between_steps(self.env, self.should_stop), path, label=label,
+                                     seed=track_seed, track_seed=track_seed)
+        except _FilmingStopped:
+            return None
+        finally:
+            self.seconds_filming += time.perf_counter() - begin
+        caption = (f"{label}, evaluation track {track_seed}: route completion {episode['route_completion']:.3f}, "
+                   f"lateral error RMS {episode['lateral_error_rms']:.3f} m, return {episode['return']:.2f}")
+        return path, caption
 
     def close(self) -> None:
         self.env.close()
@@ -338,7 +460,7 @@ def _run_owned(trial: dict[str, Any], run_dir: Path, owner: TrialOwnership, prev
             # A scripted agent does not learn: one evaluation stands for step 0 and the budget.
             if (run_dir / EVALUATIONS_CSV).exists():
                 (run_dir / EVALUATIONS_CSV).unlink()
-            if recorder.evaluate(agent, 0, record_as=(0, trial["budget_steps"])) is None:
+            if recorder.evaluate(agent, 0, record_as=(0, trial["budget_steps"]), final=True) is None:
                 _stop_here(None, run_dir, None, owner)
             env_steps, learn_seconds = 0, 0.0
         final = recorder.last
@@ -348,6 +470,9 @@ def _run_owned(trial: dict[str, Any], run_dir: Path, owner: TrialOwnership, prev
         status.update(state="done", env_steps=env_steps, wall_time_s=status["wall_time_s"] + elapsed,
                       train_seconds=learn_seconds, evaluation_seconds=recorder.seconds_evaluating,
                       final=final, wandb_mode=tracker.mode)
+        if recorder.video_every:
+            status.update(video_seconds=recorder.seconds_filming,
+                          videos=[path.name for path in recorded_videos(run_dir).values()])
         tracker.finish(summary={f"final/{key}": value for key, value in final.items()})
         write_status(run_dir, status)
         return status
@@ -449,8 +574,14 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
         model.num_timesteps, resume_eval = schedule.resume_point()
         _stop_here(model, run_dir, resume_eval, owner)
     final_steps = int(model.num_timesteps)
-    evaluated = recorder.last is not None and _last_evaluated_steps(run_dir) == final_steps
-    if not evaluated and recorder.evaluate(model, final_steps) is None:
+    if _last_evaluated_steps(run_dir) == final_steps:
+        # Evaluated at the last step already: during learn, or by an attempt that stopped after it (whose rows
+        # were kept, the checkpoint being at the last step); the final video may still be due.
+        if recorder.last is None:
+            recorder.last = _evaluation_summary_at(run_dir, final_steps)
+        if not recorder.film_final(model, final_steps):
+            _stop_here(model, run_dir, schedule.next_eval, owner)
+    elif recorder.evaluate(model, final_steps, final=True) is None:
         _stop_here(model, run_dir, schedule.next_eval, owner)
     model_path = run_dir / MODEL_FILE
     staging = run_dir / ".model.staging.zip"

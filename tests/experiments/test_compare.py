@@ -218,3 +218,36 @@ def test_no_finished_trial_is_a_one_line_error(tmp_path: Path):
 def test_unknown_metric_is_a_one_line_error_listing_the_columns(sweep: Path, tmp_path: Path):
     assert_one_line_error([sweep], tmp_path / "report", r"'speed'.*allowed: return, episode_length, route_completion",
                           metric="speed")
+
+
+def add_videos(trial: Path, *names: str) -> None:
+    (trial / "videos").mkdir(exist_ok=True)
+    for name in names:
+        (trial / "videos" / name).write_bytes(b"not really an mp4")
+
+
+def test_report_links_each_agents_last_video_relative_to_itself(sweep: Path, tmp_path: Path):
+    ppo = sweep / "lanekeep" / "ppo"
+    add_videos(ppo / "seed-1", "eval_00001000.mp4", "eval_00003000.mp4")
+    add_videos(ppo / "seed-3", "eval_00003000.mp4", "eval_00002000.mp4")  # as late as seed 1's: the lower seed wins
+    add_videos(ppo / "seed-4", ".eval_00009000.partial-42.mp4", "eval_00009000.gif", "notes.txt")  # none of them a video
+    add_videos(ppo / "seed-5", "eval_00009000.mp4")  # a failed trial's: not compared
+    # rule_based has no videos: no link, no error
+
+    result = compare([sweep], tmp_path / "report", bootstrap_reps=REPS)
+    link = "../runs/lanekeep/ppo/seed-1/videos/eval_00003000.mp4"
+    assert result["videos"] == {"ppo": link}
+    agents = by_agent(result)
+    assert agents["ppo"]["video"] == {"path": link, "env_steps": 3000, "seed": 1, "run_dir": str(ppo / "seed-1")}
+    assert agents["rule_based"]["video"] is None
+    report = Path(result["report"]).read_text()
+    assert "## Videos" in report and f"- ppo: [seed 1, 3,000 env steps]({link})" in report
+    assert "- rule_based: [" not in report
+    assert (Path(result["report"]).parent / link).is_file()
+    assert json.loads(Path(result["comparison"]).read_text()) == result
+
+
+def test_report_has_no_video_section_when_no_trial_filmed_one(sweep: Path, tmp_path: Path):
+    result = compare([sweep], tmp_path / "report", bootstrap_reps=REPS)
+    assert result["videos"] == {} and all(agent["video"] is None for agent in result["agents"])
+    assert "## Videos" not in Path(result["report"]).read_text()

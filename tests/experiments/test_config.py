@@ -67,6 +67,10 @@ def test_resolve_trial_applies_the_preset_then_the_overrides():
     assert (dqn["preset"], dqn["action"]) == ("dqn-steer_discrete", "steer_discrete")
 
 
+_VIDEO_EVERY_ALLOWED = ("evaluation.video_every_steps: must be a positive integer of env steps (a video every that "
+                        "many), or null for no videos")
+
+
 @pytest.mark.parametrize(
     "changes, expected",
     [
@@ -80,6 +84,11 @@ def test_resolve_trial_applies_the_preset_then_the_overrides():
         ({"env": {"id": "DriveLab/LaneKeep-v0", "options": {"speed": 3}}}, "unknown option 'speed'"),
         ({"evaluation": {"first_track_seed": 5}}, "evaluation.first_track_seed must be >= 1000000"),
         ({"seeds": [1, 1]}, "seeds must be distinct"),
+        ({"evaluation": {"video_every_steps": 0}}, _VIDEO_EVERY_ALLOWED + "; got 0"),
+        ({"evaluation": {"video_every_steps": -500}}, _VIDEO_EVERY_ALLOWED + "; got -500"),
+        ({"evaluation": {"video_every_steps": 2.5}}, _VIDEO_EVERY_ALLOWED + "; got 2.5"),
+        ({"evaluation": {"video_every_steps": True}}, _VIDEO_EVERY_ALLOWED + "; got True"),
+        ({"evaluation": {"video_every_steps": "often"}}, _VIDEO_EVERY_ALLOWED + "; got 'often'"),
     ],
 )
 def test_bad_configs_are_one_line_errors(changes, expected):
@@ -89,6 +98,16 @@ def test_bad_configs_are_one_line_errors(changes, expected):
     assert "\n" not in message
     assert message.startswith("bad.yaml: ")
     assert expected in message
+
+
+def test_video_every_steps_is_off_unless_set_and_then_in_the_resolved_trial():
+    assert parse_config(VALID).evaluation.video_every_steps is None
+    # absent from the resolved trial when off: run directories made before the option existed keep their config
+    assert "video_every_steps" not in resolve_trial(parse_config(VALID), "ppo", 0)["evaluation"]
+    for value in (None, 5000):
+        config = parse_config(with_changes(evaluation={"video_every_steps": value}))
+        assert config.evaluation.video_every_steps == value
+    assert resolve_trial(config, "driver", 0)["evaluation"]["video_every_steps"] == 5000
 
 
 def test_unknown_key_lists_the_allowed_ones_at_its_level():
@@ -105,6 +124,7 @@ def test_unknown_key_lists_the_allowed_ones_at_its_level():
         ({"agents": [{"name": "x", "algo": "sac"}]}, "agents.0.algo"),
         ({"env": {"id": "DriveLab/Nope-v0"}}, "unknown env"),
         ({"budget_steps": -1}, "budget_steps"),
+        ({"evaluation": {"video_every_steps": 0}}, "evaluation.video_every_steps: must be a positive integer"),
     ],
 )
 def test_cli_refuses_bad_configs_with_exit_2_and_creates_nothing(tmp_path, changes, expected):

@@ -20,16 +20,20 @@ SHORT_EPISODES = {"max_episode_s": 15}  # evaluation episodes stay short in test
 
 
 def write_config(tmp_path: Path, agents: list[dict], budget: int, every_eval: int, every_checkpoint: int,
-                 episodes: int = 2, wandb_mode: str = "offline") -> Path:
+                 episodes: int = 2, wandb_mode: str = "offline", options: dict | None = None,
+                 video_every: int | None = None, tensorboard: bool = True) -> Path:
+    evaluation = {"every_steps": every_eval, "episodes": episodes}
+    if video_every is not None:
+        evaluation["video_every_steps"] = video_every
     config = {
         "name": "trialtest",
-        "env": {"id": "DriveLab/LaneKeep-v0", "options": SHORT_EPISODES},
+        "env": {"id": "DriveLab/LaneKeep-v0", "options": SHORT_EPISODES if options is None else options},
         "agents": agents,
         "seeds": [0],
         "budget_steps": budget,
-        "evaluation": {"every_steps": every_eval, "episodes": episodes},
+        "evaluation": evaluation,
         "checkpoint_every_steps": every_checkpoint,
-        "tracking": {"wandb": {"mode": wandb_mode}, "tensorboard": True},
+        "tracking": {"wandb": {"mode": wandb_mode}, "tensorboard": tensorboard},
         "device": "cpu",
     }
     path = tmp_path / "config.yaml"
@@ -171,3 +175,105 @@ def test_rerun_with_a_changed_config_is_refused(tmp_path):
     result = drivelab("train", str(config), "--out", str(tmp_path / "runs"))
     assert result.returncode == 2
     assert "holds a trial with a different config" in result.stderr
+
+
+def evaluation_rows(run_dir: Path) -> list[dict]:
+    with (run_dir / "evaluations.csv").open() as stream:
+        return list(csv.DictReader(stream))
+
+
+def video_names(run_dir: Path) -> list[str]:
+    """Everything in videos/, hidden files (a partial video) included."""
+    return sorted(path.name for path in (run_dir / "videos").iterdir())
+
+
+def wandb_videos(run_dir: Path) -> list[tuple[int, dict, Path]]:
+    """(env steps, the eval/video record, the media file it refers to) of every video in the trial's offline runs."""
+    found = []
+    for log in offline_runs(run_dir):
+        run = read_run(log)
+        for row in run["history"]:
+            if "eval/video" in row:
+                assert row["eval/video"]["path"] in run["files"]  # saved with the run
+                found.append((row["global_step"], row["eval/video"], log.parent / "files" / row["eval/video"]["path"]))
+    return found
+
+
+def test_evaluation_videos_are_filmed_past_each_multiple_survive_a_stop_and_reach_wandb_and_compare(tmp_path):
+    import hashlib
+
+    import imageio.v2 as imageio
+
+    from drivelab.experiments.compare import compare
+    from drivelab.experiments.interruption import EXIT_INTERRUPTED
+    from drivelab.viewer.watch import CARD_S
+
+    agents = [{"name": "ppo", "algo": "ppo", "n_envs": 2, "hyperparams": {"n_steps": 64, "batch_size": 128}},
+              {"name": "driver", "algo": "rule_based"}]
+    # Evaluations at 0, 192, 384 and 512 (the end); videos at the first evaluation at or after 0, 256, 512.
+    config = write_config(tmp_path, agents, budget=512, every_eval=192, every_checkpoint=1_000_000, episodes=1,
+                          options={"max_episode_s": 3}, video_every=256, tensorboard=False)
+    runs = tmp_path / "runs"
+    run_dir = runs / "trialtest" / "ppo" / "seed-0"
+    command = [sys.executable, "-m", "drivelab.experiments.cli", "train", str(config), "--agent", "ppo", "--out", str(runs)]
+
+    # Ctrl-C while the video at 384 steps is being filmed: the episode stops there and no video is left of it.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while not list((run_dir / "videos").glob(".eval_00000384.partial-*")):
+            assert process.poll() is None, f"ended before the video at 384 steps: {process.communicate()}"
+            assert time.monotonic() < deadline, "no video at 384 steps within 240 s"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == EXIT_INTERRUPTED, stderr
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "interrupted"
+    # the step-0 video, and the one at 384 only if the stop came after its episode, while its card was written
+    assert video_names(run_dir) in (["eval_00000000.mp4"], ["eval_00000000.mp4", "eval_00000384.mp4"])
+    first_video = (run_dir / "videos" / "eval_00000000.mp4").read_bytes()
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "done" and status["attempts"] == 2 and status["env_steps"] == 512
+    assert evaluation_steps(run_dir) == [0, 192, 384, 512]
+    assert video_names(run_dir) == ["eval_00000000.mp4", "eval_00000384.mp4", "eval_00000512.mp4"]
+    assert status["videos"] == video_names(run_dir)
+    assert (run_dir / "videos" / "eval_00000000.mp4").read_bytes() == first_video  # not filmed again
+
+    # The episode is the evaluation's first: as many frames as its steps, then the card; the default size.
+    episode = next(row for row in evaluation_rows(run_dir) if row["env_steps"] == "384" and row["episode"] == "0")
+    with imageio.get_reader(run_dir / "videos" / "eval_00000384.mp4") as reader:
+        shapes = [frame.shape for frame in reader]
+    assert len(shapes) == int(episode["episode_length"]) + round(CARD_S * 20)
+    assert set(shapes) == {(720, 1280, 3)}
+
+    # W&B: each video once over both attempts, as eval/video at its env steps, the media file saved with the run.
+    logged = wandb_videos(run_dir)
+    assert sorted(steps for steps, _, _ in logged) == [0, 384, 512]
+    for steps, record, media in logged:
+        assert record["_type"] == "video-file" and media.is_file()
+        assert hashlib.sha256(media.read_bytes()).hexdigest() == record["sha256"]
+        assert media.read_bytes() == (run_dir / "videos" / f"eval_{steps:08d}.mp4").read_bytes()
+    caption = next(record["caption"] for steps, record, _ in logged if steps == 384)
+    assert f"route completion {float(episode['route_completion']):.3f}" in caption
+
+    # A scripted agent is evaluated once, for step 0 and the budget: one video, named by the budget.
+    driver = subprocess.run(command[:-4] + ["--agent", "driver", "--out", str(runs)], capture_output=True, text=True,
+                            timeout=600)
+    assert driver.returncode == 0, driver.stderr
+    driver_dir = runs / "trialtest" / "driver" / "seed-0"
+    assert video_names(driver_dir) == ["eval_00000512.mp4"]
+    assert [steps for steps, _, _ in wandb_videos(driver_dir)] == [512]
+
+    # compare links each agent's last video, relative to the report.
+    result = compare([runs], tmp_path / "comparison", bootstrap_reps=50)
+    assert result["videos"] == {"driver": "../runs/trialtest/driver/seed-0/videos/eval_00000512.mp4",
+                                "ppo": "../runs/trialtest/ppo/seed-0/videos/eval_00000512.mp4"}
+    report = Path(result["report"]).read_text()
+    assert "- ppo: [seed 0, 512 env steps](../runs/trialtest/ppo/seed-0/videos/eval_00000512.mp4)" in report

@@ -43,18 +43,32 @@ def _payloads(data: bytes) -> Iterator[bytes]:
             yield b"".join(pieces)
 
 
+def _history_row(items) -> dict[str, Any]:
+    """One history row; a logged media object (``wandb.Video``, say) comes as one item per field, with the
+    key path ``[key, field]``, and is put back together: ``{"eval/video": {"_type": "video-file", "path": ...}}``."""
+    row: dict[str, Any] = {}
+    for item in items:
+        path = [item.key] if item.key else list(item.nested_key)
+        target = row
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = json.loads(item.value_json)
+    return row
+
+
 def read_run(run_file: Path) -> dict[str, Any]:
-    """History rows, config, summary and run attributes of one offline run."""
+    """History rows, config, summary, run attributes, saved files (``files``), artifacts and exit code of one
+    offline run. The files themselves are in the run's ``files/`` folder, beside the ``.wandb`` log."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    result: dict[str, Any] = {"history": [], "config": {}, "summary": {}, "run": None, "artifacts": [], "exit_code": None}
+    result: dict[str, Any] = {"history": [], "config": {}, "summary": {}, "run": None, "artifacts": [], "files": [],
+                              "exit_code": None}
     for payload in _payloads(Path(run_file).read_bytes()):
         record = pb.Record()
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
         if kind == "history":
-            result["history"].append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                                      for item in record.history.item})
+            result["history"].append(_history_row(record.history.item))
         elif kind == "run":
             run = record.run
             result["run"] = {"id": run.run_id, "group": run.run_group, "job_type": run.job_type,
@@ -67,6 +81,8 @@ def read_run(run_file: Path) -> dict[str, Any]:
         elif kind == "summary":
             for item in record.summary.update:
                 result["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        elif kind == "files":  # files saved with the run, media included (paths relative to the run's files/)
+            result["files"] += [item.path for item in record.files.files]
         elif kind == "artifact":
             result["artifacts"].append({"name": record.artifact.name, "type": record.artifact.type})
         elif kind == "exit":
