@@ -125,8 +125,9 @@ class _Recording:
 
 def format_watch_bench(result: dict[str, Any]) -> str:
     width, height = result["dashboard_size"]
+    machine = result["machine"]
     lines = [
-        f"machine: {result['machine']}",
+        f"{machine['cores']} cores: {machine['cpu']}, Python {machine['python']}, {machine['date']}",
         f"dashboard {width}x{height} on one core: {result['dashboard_fps']:.1f} frames/s "
         f"({1000 / result['dashboard_fps']:.1f} ms a frame)",
         "  per panel: " + ", ".join(f"{name} {ms:.2f} ms ({100 * result['panel_share'][name]:.0f} %)"

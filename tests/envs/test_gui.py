@@ -205,7 +205,8 @@ def test_the_gui_shows_the_scene_alone_a_clean_road_and_the_wheels(display, tmp_
     json.loads(out)  # --json: one object on stdout, the GUI's own prints kept off it
     saved = tmp_path / "gui.png"
     cv2.imwrite(str(saved), image[:, :, ::-1])
-    check_screenshot(image, saved)
+    figures = check_screenshot(image, saved)
+    print(f"\nGUI screenshot ({saved}): " + ", ".join(f"{name} {value:.3g}" for name, value in figures.items()))
 
 
 FAR_VIEWS = ((80, -20), (150, -30))  # camera distance (m) and pitch (degrees)
