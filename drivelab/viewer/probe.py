@@ -159,7 +159,7 @@ class EpisodeProbe:
         self.done = bool(terminated or truncated)
         self.last_info = info
         state = base.vehicle_state
-        others = [(v.state().x_m, v.state().y_m, v.state().yaw_rad) for v in base.world.vehicles if v is not base.ego]
+        others = [(s.x_m, s.y_m, s.yaw_rad) for s in (v.state() for v in base.world.vehicles if v is not base.ego)]
         return StepView(
             step=self.steps, time_s=float(info.get("time_s", self.steps * base.decision_dt_s)),
             x_m=state.x_m, y_m=state.y_m, yaw_rad=state.yaw_rad, speed_mps=state.speed_mps, steer_rad=state.steer_rad,

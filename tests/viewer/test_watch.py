@@ -68,6 +68,9 @@ def test_a_trained_ppo_run_and_the_rule_based_driver_side_by_side(tmp_path, ppo_
     assert alone.returncode == 0, alone.stderr
     assert json.loads(alone.stdout)["agents"][0]["episodes"] == ppo["episodes"]
     ppo_frames = decode(tmp_path / "ppo.mp4")
+    ppo_steps = round(ppo["episodes"][0]["episode_time_s"] / 0.05)
+    assert len(ppo_frames) == ppo_steps + CARD_FRAMES and ppo_frames[0].shape == (720, 1280, 3)
+    assert_no_blank_panel(ppo_frames[ppo_steps // 2])
     # PPO's decision panel draws its Gaussian: the std box (blue) and the action (amber) are there.
     decision = ppo_frames[10][432 + 28:720 - 2, 960 + 2:1280 - 2]
     blue = (np.abs(decision.astype(int) - (90, 170, 255)).max(axis=2) < 40).mean()
