@@ -455,6 +455,17 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    """The env an agent drives in and what it reads, as ``drive`` and ``watch`` take them (see :func:`_drive_agent`)."""
+    parser.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id for scripted agents (default: %(default)s)")
+    parser.add_argument("--action", help="action mode: direct, steer or steer_discrete (default: steer; a trained agent's own)")
+    parser.add_argument("--tracker", default="pid", help="the rule-based driver's lateral tracker: pid, stanley or pure_pursuit (default: %(default)s)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable (e.g. target_speed_mps=12)")
+    parser.add_argument("--observation", choices=["state", "camera", "perceived"], default=None,
+                        help="what the agent reads (default: state; a trained agent's own)")
+    parser.add_argument("--perception-model", metavar="RUN_DIR", help="with --observation perceived: the perception model's run directory")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="drivelab", description="DriveLab: RL and autonomous-driving lab on PyBullet.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -463,17 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
     drive = commands.add_parser("drive", help="drive episodes with an agent (default: the rule-based driver) and print metrics")
     drive.add_argument("--agent", default="rule_based",
                        help="rule_based, random, or a trial's run directory (its model.zip; load only runs you trust) (default: %(default)s)")
-    drive.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id for scripted agents (default: %(default)s)")
     drive.add_argument("--episodes", type=int, default=10, help="number of episodes; episode i uses seed S+i (default: %(default)s)")
     drive.add_argument("--seed", type=int, default=0, help="first reset seed (default: %(default)s)")
     drive.add_argument("--first-track-seed", type=int, metavar="K",
                        help="episode i drives track K+i (evaluation tracks start at 1000000; default: a track drawn from the reset seed)")
-    drive.add_argument("--action", help="action mode: direct, steer or steer_discrete (default: steer; a trained agent's own)")
-    drive.add_argument("--tracker", default="pid", help="lateral tracker: pid, stanley or pure_pursuit (default: %(default)s)")
-    drive.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable (e.g. target_speed_mps=12)")
-    drive.add_argument("--observation", choices=["state", "camera", "perceived"], default=None,
-                       help="what the agent reads (default: state; a trained agent's own)")
-    drive.add_argument("--perception-model", metavar="RUN_DIR", help="with --observation perceived: the perception model's run directory")
+    add_env_arguments(drive)
     drive.add_argument("--render", choices=["human"], default=None, help="watch in the PyBullet GUI")
     drive.add_argument("--speed", type=float, default=1.0, metavar="X",
                        help="with --render human: simulated seconds shown per second, 1 = real time, 2 = twice as fast, "

@@ -100,22 +100,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def add_watch_command(commands) -> None:
+    from drivelab.experiments.cli import add_env_arguments
+
     watch = commands.add_parser(
         "watch", help="agents driving on the pipeline dashboard, to a video (mp4, gif) or a live window")
     watch.add_argument("--agent", action="append", metavar="AGENT",
                        help="rule_based, random, or a trial's run directory (load only runs you trust); give it twice "
                             "to watch two agents side by side on the same tracks (default: rule_based)")
-    watch.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id for scripted agents (default: %(default)s)")
     watch.add_argument("--episodes", type=int, default=1, help="episodes; episode i uses reset seed S+i (default: %(default)s)")
     watch.add_argument("--seed", type=int, default=0, help="first reset seed (default: %(default)s)")
     watch.add_argument("--track-seed", type=int, metavar="K",
                        help="episode i drives track K+i (evaluation tracks start at 1000000; default: a track drawn from the reset seed)")
-    watch.add_argument("--action", help="action mode for scripted agents: direct, steer or steer_discrete (default: steer)")
-    watch.add_argument("--tracker", default="pid", help="the rule-based driver's lateral tracker (default: %(default)s)")
-    watch.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable")
-    watch.add_argument("--observation", choices=["state", "camera", "perceived"], default=None,
-                       help="what the agents read (default: state; a trained agent's own)")
-    watch.add_argument("--perception-model", metavar="RUN_DIR", help="with --observation perceived: the perception model's run directory")
+    add_env_arguments(watch)
     watch.add_argument("--out", metavar="FILE", help=f"video file, .mp4 or .gif (default: {DEFAULT_VIDEO} unless --live)")
     watch.add_argument("--live", action="store_true", help="show the dashboard in a window as the agents drive")
     watch.add_argument("--speed", type=float, default=1.0,
