@@ -1,4 +1,4 @@
-"""Gymnasium environments: PyBullet driving worlds (and, later, ALE makers).
+"""Gymnasium environments: PyBullet driving worlds, and Atari games on the ALE (:mod:`drivelab.envs.atari`).
 
 Registration names entry points as strings, so ``import drivelab`` does not import PyBullet.
 """

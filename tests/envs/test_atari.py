@@ -1,0 +1,107 @@
+"""Atari on the ALE: DeepMind's preprocessing for training, and the standard evaluation protocol (raw
+scores, episodes to game over, human-normalised scores)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drivelab.envs.atari import (MAX_FRAMES_PER_EPISODE, REFERENCE_SCORES, evaluate_game, human_normalized_score,
+                                 make_evaluation_env, make_training_env)
+
+
+class RandomPlayer:
+    """Uniform random actions for a one-env VecEnv, seeded."""
+
+    def __init__(self, space, seed: int = 0) -> None:
+        self.space = space
+        self.space.seed(seed)
+
+    def predict(self, observation, deterministic: bool = True):
+        return np.array([self.space.sample() for _ in range(len(observation))]), None
+
+
+def wrappers(venv) -> list[str]:
+    env, names = venv.venv.envs[0], []
+    while hasattr(env, "env"):
+        names.append(type(env).__name__)
+        env = env.env
+    return names + [type(env).__name__]
+
+
+def test_training_observations_are_four_stacked_84x84_greyscale_frames():
+    venv = make_training_env("ALE/Pong-v5", n_envs=2, seed=0)
+    observation = venv.reset()
+    assert observation.shape == (2, 84, 84, 4) and observation.dtype == np.uint8
+    for _ in range(8):
+        observation, *_ = venv.step(np.array([venv.action_space.sample() for _ in range(2)]))
+    # The stack holds the last four frames, newest last: consecutive stacks share three of them.
+    previous = observation.copy()
+    observation, *_ = venv.step(np.zeros(2, dtype=int))
+    np.testing.assert_array_equal(observation[..., :3], previous[..., 1:])
+    names = wrappers(venv)
+    for wrapper in ("NoopResetEnv", "MaxAndSkipEnv", "EpisodicLifeEnv", "WarpFrame", "ClipRewardEnv"):
+        assert wrapper in names
+    ale = venv.venv.envs[0].unwrapped.ale
+    assert ale.getFloat("repeat_action_probability") == 0.0  # rl-baselines3-zoo's protocol: no sticky actions
+    assert ale.getInt("max_num_frames_per_episode") == MAX_FRAMES_PER_EPISODE
+    assert venv.action_space.n == 6  # Pong's minimal action set
+    venv.close()
+
+
+def test_evaluation_scores_raw_and_plays_to_game_over_while_training_ends_at_a_lost_life():
+    game = "ALE/Breakout-v5"
+    train = make_training_env(game, n_envs=1, seed=1)
+    train.reset()
+    player = RandomPlayer(train.action_space, seed=1)
+    while True:
+        _, _, dones, infos = train.step(player.predict(np.zeros((1,)))[0])
+        if dones[0]:
+            break
+    assert train.venv.envs[0].unwrapped.ale.lives() == 4  # training: one life is one episode
+    train.close()
+
+    evaluation = make_evaluation_env(game, seed=1)
+    names = wrappers(evaluation)
+    assert "ClipRewardEnv" not in names and "EpisodicLifeEnv" not in names
+    evaluation.reset()
+    player = RandomPlayer(evaluation.action_space, seed=1)
+    total, lives_seen = 0.0, set()
+    while True:
+        _, rewards, dones, infos = evaluation.step(player.predict(np.zeros((1,)))[0])
+        total += float(rewards[0])
+        lives_seen.add(infos[0]["lives"])
+        if dones[0]:
+            break
+    assert lives_seen >= {4, 3, 2, 1} and infos[0]["lives"] == 0  # on through every lost life, to game over
+    assert infos[0]["episode"]["r"] == pytest.approx(total)  # the score is the sum of the game's own rewards
+    evaluation.close()
+
+
+def test_evaluate_game_reports_raw_and_human_normalised_scores_per_episode():
+    evaluation = make_evaluation_env("ALE/Breakout-v5", seed=0)
+    player = RandomPlayer(evaluation.action_space, seed=0)
+    evaluation.close()
+    episodes = evaluate_game(player, "ALE/Breakout-v5", episodes=3, seed=0)
+    assert len(episodes) == 3
+    for episode in episodes:
+        assert episode["score"] >= 0 and episode["score"] == int(episode["score"])
+        assert episode["human_normalized_score"] == pytest.approx((episode["score"] - 1.7) / (31.8 - 1.7))
+        assert 0 < episode["frames"] < MAX_FRAMES_PER_EPISODE and not episode["truncated"]
+
+
+@pytest.mark.parametrize("game, score, expected", [
+    ("ALE/Pong-v5", -20.7, 0.0), ("ALE/Pong-v5", 9.3, 1.0), ("ALE/Pong-v5", 21.0, 41.7 / 30.0),
+    ("ALE/Breakout-v5", 1.7, 0.0), ("ALE/Breakout-v5", 16.75, 0.5), ("ALE/Breakout-v5", 398.0, 396.3 / 30.1),
+    ("ALE/Enduro-v5", 0.0, 0.0), ("ALE/Enduro-v5", 309.6, 1.0), ("ALE/Enduro-v5", 996.4, 996.4 / 309.6),
+])
+def test_human_normalised_scores_of_known_inputs(game, score, expected):
+    assert human_normalized_score(game, score) == pytest.approx(expected)
+
+
+def test_an_unknown_game_is_one_line_naming_the_allowed_ones():
+    with pytest.raises(ValueError) as error:
+        make_training_env("ALE/Pongg-v5", n_envs=1, seed=0)
+    message = str(error.value)
+    assert "\n" not in message and "unknown Atari game 'ALE/Pongg-v5'" in message
+    assert all(game in message for game in REFERENCE_SCORES)
