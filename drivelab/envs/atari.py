@@ -18,6 +18,7 @@ human-normalised with the random and human scores of the DQN Nature paper (Mnih 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,3 +134,122 @@ def evaluate_game(agent: Any, env_id: str, episodes: int, seed: int, *, determin
     finally:
         venv.close()
     return results
+
+
+VEC_ENVS = ("default", "envpool")
+
+
+def make_training_vec_env(env_id: str, n_envs: int, seed: int, *, vec_env: str = "default", sticky_actions: bool = False,
+                          frame_stack: int = FRAME_STACK):
+    """The training envs on either backend: ``"default"`` (:func:`make_training_env`: ALE in this process, one
+    game after another) or ``"envpool"`` (:class:`EnvpoolVecEnv`: envpool's C++ thread pool, the same
+    preprocessing). A backend that is not installed is a one-line ``ValueError``."""
+    if vec_env == "default":
+        return make_training_env(env_id, n_envs, seed, sticky_actions=sticky_actions, frame_stack=frame_stack)
+    if vec_env != "envpool":
+        raise ValueError(f"unknown vec_env {vec_env!r}; allowed: {', '.join(VEC_ENVS)}")
+    check_game(env_id)
+    try:
+        import envpool
+    except ImportError:
+        raise ValueError("vec_env envpool needs the envpool package, which is not installed: "
+                         "pip install 'drivelab[envpool]' (or vec_env: default)") from None
+    task = env_id.removeprefix("ALE/")  # envpool names the games as ALE's v5 ids do, without the namespace
+    pool = envpool.make(task, env_type="gymnasium", num_envs=n_envs, seed=seed, episodic_life=True, reward_clip=True,
+                        noop_max=NOOP_MAX, frame_skip=FRAME_SKIP, stack_num=frame_stack, img_height=84, img_width=84,
+                        gray_scale=True, use_fire_reset=True,
+                        repeat_action_probability=STICKY_ACTION_PROBABILITY if sticky_actions else 0.0,
+                        max_episode_steps=MAX_FRAMES_PER_EPISODE // FRAME_SKIP)
+    return EnvpoolVecEnv(pool, n_envs)
+
+
+
+@functools.cache
+def envpool_vec_env_class():
+    """:class:`EnvpoolVecEnv`, made on first use: its base class is stable-baselines3's ``VecEnv``, and
+    importing stable-baselines3 imports torch, which ``drivelab.envs`` leaves to those who train."""
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecEnv
+
+    class EnvpoolVecEnv(VecEnv):
+        """envpool's Atari games as a stable-baselines3 ``VecEnv`` with the default backend's conventions.
+
+        - Observations: the stack on the last axis, ``(n_envs, 84, 84, 4)`` (envpool stacks on the first).
+        - Ends of episodes: as SB3's wrappers, an episode per life; the observation after one is the next
+          one's first, the last is in ``info["terminal_observation"]``. envpool resets an env on its next
+          step, so the envs that ended are stepped once more at once: after a lost life that goes on with
+          the same game (as SB3's ``EpisodicLifeEnv``), after game over it starts a new one.
+        - ``info["episode"]`` at game over (or the frame cap) with the raw score ``r`` (envpool's unclipped
+          ``info["reward"]``) and ``l`` frames, as SB3's ``Monitor`` reports them on the default backend.
+
+        One difference remains, at an episode's start: envpool's stack holds copies of the first frame where
+        SB3's ``VecFrameStack`` holds zeros before it.
+        """
+
+        def __init__(self, pool, n_envs: int) -> None:
+            stack = pool.observation_space.shape[0]
+            space = gym.spaces.Box(0, 255, (84, 84, stack), dtype=np.uint8)
+            self.render_mode = None  # VecEnv asks for it: the pool draws nothing
+            super().__init__(n_envs, space, pool.action_space)
+            self.pool = pool
+            self._ids = np.arange(n_envs)
+            self._scores = np.zeros(n_envs)
+            self._steps = np.zeros(n_envs, dtype=np.int64)
+            self._actions = None
+
+        @staticmethod
+        def _last_axis(observations):
+            return np.ascontiguousarray(np.moveaxis(observations, 1, -1))
+
+        def reset(self):
+            observations, _ = self.pool.reset()
+            self._scores[:] = 0.0
+            self._steps[:] = 0
+            self.reset_infos = [{} for _ in range(self.num_envs)]
+            return self._last_axis(observations)
+
+        def step_async(self, actions) -> None:
+            self._actions = np.asarray(actions).reshape(self.num_envs)
+
+        def step_wait(self):
+            observations, rewards, terminated, truncated, info = self.pool.step(self._actions, self._ids)
+            observations = self._last_axis(observations)
+            self._scores += info["reward"]
+            self._steps += 1
+            dones = terminated | truncated
+            infos = [{"lives": int(lives)} for lives in info["lives"]]
+            ended = np.flatnonzero(dones)
+            for index in ended:
+                infos[index]["terminal_observation"] = observations[index].copy()
+                infos[index]["TimeLimit.truncated"] = bool(truncated[index] and not terminated[index])
+                if info["lives"][index] == 0 or truncated[index]:  # the game is over, not just a life
+                    infos[index]["episode"] = {"r": float(self._scores[index]), "l": int(self._steps[index]) * FRAME_SKIP}
+                    self._scores[index], self._steps[index] = 0.0, 0
+            if len(ended):
+                first, *_, reset_info = self.pool.step(np.zeros(len(ended), dtype=self._actions.dtype), ended)
+                observations[reset_info["env_id"]] = self._last_axis(first)
+            return observations, rewards.astype(np.float32), dones, infos
+
+        def close(self) -> None:
+            close = getattr(self.pool, "close", None)  # envpool 1.2's pools have none: their threads end with them
+            if close is not None:
+                close()
+
+        def get_attr(self, attr_name, indices=None):
+            return [getattr(self, attr_name)] * len(self._get_indices(indices))
+
+        def set_attr(self, attr_name, value, indices=None) -> None:
+            setattr(self, attr_name, value)
+
+        def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
+            raise AttributeError(f"envpool's envs have no per-env method {method_name!r}")
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            return [False] * len(self._get_indices(indices))
+
+    return EnvpoolVecEnv
+
+
+def EnvpoolVecEnv(pool, n_envs: int):  # noqa: N802 - reads as the class it makes
+    return envpool_vec_env_class()(pool, n_envs)

@@ -105,3 +105,61 @@ def test_an_unknown_game_is_one_line_naming_the_allowed_ones():
     message = str(error.value)
     assert "\n" not in message and "unknown Atari game 'ALE/Pongg-v5'" in message
     assert all(game in message for game in REFERENCE_SCORES)
+
+
+def test_the_envpool_backend_means_what_the_default_one_means():
+    """Same observations (shape, dtype, range, the stack newest last), an episode per life with clipped rewards in
+    training, and raw game scores in ``info["episode"]`` at game over, on both backends."""
+    from drivelab.envs.atari import make_training_vec_env
+
+    seen = {}
+    for backend in ("default", "envpool"):
+        venv = make_training_vec_env("ALE/Breakout-v5", n_envs=2, seed=3, vec_env=backend)
+        player = RandomPlayer(venv.action_space, seed=3)
+        observation = venv.reset()
+        assert observation.shape == (2, 84, 84, 4) and observation.dtype == np.uint8
+        assert venv.observation_space.shape == (84, 84, 4) and venv.action_space.n == 4
+        lives_at_ends, scores, rewards_seen, brightness = [], [], set(), []
+        for _ in range(3000):
+            previous = observation
+            observation, rewards, dones, infos = venv.step(player.predict(observation)[0])
+            rewards_seen.update(float(r) for r in rewards)
+            brightness.append(float(observation[..., -1].mean()))
+            for index in range(2):
+                if dones[index]:
+                    lives_at_ends.append(infos[index]["lives"])
+                    assert infos[index]["terminal_observation"].shape == (84, 84, 4)
+                    if "episode" in infos[index]:
+                        scores.append(infos[index]["episode"]["r"])
+                else:  # the stack moves by one frame a step
+                    np.testing.assert_array_equal(observation[index, ..., :3], previous[index, ..., 1:])
+        venv.close()
+        assert rewards_seen <= {0.0, 1.0}  # clipped to the sign
+        assert {4, 3, 2, 1, 0} <= set(lives_at_ends)  # an episode ends at every lost life
+        assert scores and all(score >= 0 and score == int(score) for score in scores)
+        seen[backend] = (np.mean(brightness), np.max(brightness))
+    # Greyscale frames of the same game at the same size and scale: their brightness agrees.
+    assert seen["envpool"][0] == pytest.approx(seen["default"][0], rel=0.1)
+    assert seen["envpool"][1] == pytest.approx(seen["default"][1], rel=0.1)
+
+
+def test_a_backend_that_does_not_exist_is_one_line():
+    from drivelab.envs.atari import make_training_vec_env
+
+    with pytest.raises(ValueError, match="unknown vec_env 'fast'; allowed: default, envpool"):
+        make_training_vec_env("ALE/Pong-v5", 1, 0, vec_env="fast")
+
+
+@pytest.mark.parametrize("backend", ["default", "envpool"])
+def test_stable_baselines3_trains_on_either_backend(backend):
+    from stable_baselines3 import PPO
+
+    from drivelab.envs.atari import make_training_vec_env
+
+    venv = make_training_vec_env("ALE/Pong-v5", n_envs=2, seed=0, vec_env=backend)
+    model = PPO("CnnPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(64)
+    assert model.num_timesteps == 64
+    action, _ = model.predict(venv.reset(), deterministic=True)
+    assert action.shape == (2,) and all(0 <= a < 6 for a in action)
+    venv.close()
