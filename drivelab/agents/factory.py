@@ -132,18 +132,24 @@ def make_training_env(env_id: str, options: dict[str, Any], action: str, n_envs:
 
 
 def make_model(algo: str, env, hyperparams: dict[str, Any], seed: int, *, tensorboard_log: str | None = None,
-               device: str = "auto"):
+               device: str = "auto", image_encoder: str = "perception"):
     """A fresh SB3 model; ``hyperparams`` are the algorithm's own keyword arguments and DriveLab's
     :data:`AGENT_SETTINGS` (``frame_stack`` is the env's business: :func:`make_training_env`).
 
     On image observations the policy is SB3's ``CnnPolicy`` with the perception CNN's architecture as
-    its features extractor, initialised from ``encoder_from`` when one is given.
+    its features extractor, initialised from ``encoder_from`` when one is given; with ``image_encoder="nature"``
+    (the Atari games) SB3's own ``CnnPolicy`` as it comes.
     """
     check_hyperparams(algo, hyperparams)
     own = {name: value for name, value in hyperparams.items() if name not in AGENT_SETTINGS}
     encoder_from = hyperparams.get("encoder_from")
     policy = "MlpPolicy"
-    if is_image_space(env.observation_space):
+    if image_encoder == "nature" and is_image_space(env.observation_space):
+        # The Atari games: SB3's own CnnPolicy (the DQN Nature paper's network), as rl-baselines3-zoo trains them.
+        if encoder_from is not None:
+            raise ValueError("hyperparameter encoder_from is for agents that see DriveLab's camera, not Atari frames")
+        policy = "CnnPolicy"
+    elif is_image_space(env.observation_space):
         from drivelab.agents.pixels import PerceptionFeaturesExtractor, perception_extractor_kwargs
 
         policy = "CnnPolicy"

@@ -40,8 +40,15 @@ def _preset_files() -> dict[str, dict[str, Any]]:
     return files
 
 
+def _presets_for(env_id: str) -> dict[str, Any] | None:
+    """The preset file for ``env_id``: its own, or its family's (``ALE/*`` for every Atari game)."""
+    files = _preset_files()
+    family = env_id.split("/", 1)[0] + "/*" if "/" in env_id else None
+    return files.get(env_id) or (files.get(family) if family else None)
+
+
 def preset_names(env_id: str) -> list[str]:
-    return sorted(_preset_files().get(env_id, {}).get("presets", {}))
+    return sorted((_presets_for(env_id) or {}).get("presets", {}))
 
 
 def find_preset(env_id: str, algo: str, preset: str | None = None, action: str | None = None) -> Preset:
@@ -49,7 +56,7 @@ def find_preset(env_id: str, algo: str, preset: str | None = None, action: str |
 
     :raises ValueError: (one line) when no preset fits, naming those that exist.
     """
-    content = _preset_files().get(env_id)
+    content = _presets_for(env_id)
     if content is None:
         raise ValueError(f"no hyperparameter presets for env {env_id!r}; presets exist for: {', '.join(_preset_files())}")
     presets = content["presets"]

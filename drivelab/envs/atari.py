@@ -62,6 +62,17 @@ def human_normalized_score(env_id: str, score: float) -> float:
     return (float(score) - reference.random) / (reference.human - reference.random)
 
 
+def game_action_space(env_id: str):
+    """The game's action space (its minimal action set), without starting it."""
+    import gymnasium as gym
+
+    _register_ale()
+    env = gym.make(check_game(env_id), **_ale_kwargs(False))
+    space = env.action_space
+    env.close()
+    return space
+
+
 def _ale_kwargs(sticky_actions: bool) -> dict[str, Any]:
     # frameskip=1: AtariWrapper skips frames itself (and max-pools the last two, which ALE's own skip does not).
     return {"frameskip": 1, "repeat_action_probability": STICKY_ACTION_PROBABILITY if sticky_actions else 0.0,

@@ -114,6 +114,11 @@ def _drive_agent(args: argparse.Namespace):
         model, trial = load_trained_agent(Path(args.agent))
     except ValueError as error:
         raise UsageError(str(error)) from None
+    from drivelab.envs.atari import is_atari
+
+    if is_atari(trial["env_id"]):
+        raise UsageError(f"{args.agent} plays {trial['env_id']}: drive and watch take DriveLab's driving worlds; "
+                         f"Atari runs are evaluated by their trials (see evaluations.csv, drivelab compare)")
     if args.action and args.action != trial["action"]:
         raise UsageError(f"{args.agent} was trained with action {trial['action']!r}; drop --action or give that one")
     trained_on = trial["env_options"].get("observation", "state")
@@ -360,9 +365,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(_json_ready({"run_dir": str(run_dir), **status})))
     else:
         final = status["final"]
-        print(f"{agent} seed {seed}: {status['env_steps']} env steps in {status['wall_time_s']:.0f} s; final evaluation: "
-              f"route completion {final['route_completion']:.3f}, lateral error RMS {final['lateral_error_rms']:.3f} m, "
-              f"off road {100 * final['off_road_rate']:.0f}%")
+        if "score" in final:  # an Atari game's
+            figures = f"score {final['score']:.1f}, human-normalised {final['human_normalized_score']:.3f}"
+        else:
+            figures = (f"route completion {final['route_completion']:.3f}, lateral error RMS {final['lateral_error_rms']:.3f} m, "
+                       f"off road {100 * final['off_road_rate']:.0f}%")
+        print(f"{agent} seed {seed}: {status['env_steps']} env steps in {status['wall_time_s']:.0f} s; final evaluation: {figures}")
         print(f"run directory: {run_dir}")
     return 0
 
@@ -506,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="learning curves, IQM with bootstrap CIs, and a markdown report")
     compare.add_argument("dirs", nargs="+", metavar="DIR", help="experiment, agent or trial directories")
     compare.add_argument("--out", help="report directory (default: DIR/comparison of the first DIR)")
-    compare.add_argument("--metric", default="route_completion", help="evaluation metric to compare (default: %(default)s)")
+    compare.add_argument("--metric", help="evaluation metric to compare (default: route_completion; score for Atari games)")
     compare.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     compare.set_defaults(handler=cmd_compare)
 

@@ -43,7 +43,7 @@ VIDEOS_DIR = "videos"
 VIDEO_FILE = re.compile(r"eval_(\d+)\.mp4")
 
 # evaluations.csv columns that say when and on what an episode ran, not how it went
-BOOKKEEPING_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed")
+BOOKKEEPING_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed", "seed")
 ROUTE_COMPLETION_TARGET = 0.95  # "steps to 95%": first evaluation whose mean route completion reaches this
 # a mean of episodes that each completed exactly 95% comes out as 0.9499999…: that still counts
 _TARGET_TOLERANCE = 1e-9
@@ -263,13 +263,15 @@ def _import_rliable():
 
 
 def rliable_estimates(final_scores: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
-    """IQM and mean of per-seed final scores, each with a 95% stratified-bootstrap CI (rliable).
+    """IQM and mean of per-seed final scores (one per run, or runs × tasks: seeds × games), each with a 95%
+    stratified-bootstrap CI (rliable).
 
     rliable 1.2's ``StratifiedBootstrap.update_indices`` draws from numpy's global RNG (not the
     ``random_state`` it is given), so we seed the global RNG for the call and restore it afterwards.
     Each agent is seeded afresh, so its CI does not depend on which other agents are compared.
     """
-    scores = np.asarray(final_scores, float).reshape(-1, 1)  # (num_runs, num_tasks = 1)
+    scores = np.asarray(final_scores, float)
+    scores = scores.reshape(-1, 1) if scores.ndim == 1 else scores  # (num_runs, num_tasks)
     library, metrics = _import_rliable()
 
     def aggregates(matrix: np.ndarray) -> np.ndarray:
@@ -362,13 +364,46 @@ def _summarise(label: str, trials: list[Trial], metric: str, reps: int, seed: in
         "run_dirs": [str(trial.run_dir) for trial in trials],
         "learning_curve": curve,
         "video": latest_video(trials),
+        **_human_normalized(trials, reps, seed),
     }
+
+
+HUMAN_NORMALIZED = "human_normalized_score"
+
+
+def _human_normalized(trials: list[Trial], reps: int, seed: int) -> dict[str, Any]:
+    """An Atari agent's final human-normalised score: IQM and mean over seeds with their CIs (nothing for others)."""
+    if not all(HUMAN_NORMALIZED in trial.evaluations for trial in trials):
+        return {}
+    estimates = rliable_estimates(np.array([trial.final_mean(HUMAN_NORMALIZED) for trial in trials]), reps, seed)
+    return {"human_normalized_iqm": estimates["iqm"], "human_normalized_iqm_ci": estimates["iqm_ci"],
+            "human_normalized_mean": estimates["mean"], "human_normalized_mean_ci": estimates["mean_ci"]}
+
+
+def across_games(trials: list[Trial], reps: int, seed: int) -> list[dict[str, Any]]:
+    """Per agent name, the human-normalised score over several Atari games (one experiment per game), as rliable
+    aggregates it: IQM and mean over the seeds × games matrix, stratified-bootstrap CIs. Only the seeds that every
+    game has count (the matrix is rectangular); agents found in fewer than two games are left out."""
+    by_agent: dict[str, dict[str, dict[int, float]]] = {}
+    for trial in trials:
+        if HUMAN_NORMALIZED in trial.evaluations and trial.seed is not None:
+            by_agent.setdefault(trial.agent, {}).setdefault(trial.experiment, {})[trial.seed] = trial.final_mean(HUMAN_NORMALIZED)
+    summaries = []
+    for agent, games in sorted(by_agent.items()):
+        seeds = sorted(set.intersection(*(set(scores) for scores in games.values())))
+        if len(games) < 2 or not seeds:
+            continue
+        matrix = np.array([[games[game][s] for game in sorted(games)] for s in seeds])
+        estimates = rliable_estimates(matrix, reps, seed)
+        summaries.append({"agent": agent, "games": sorted(games), "seeds": seeds, "iqm": estimates["iqm"],
+                          "iqm_ci": estimates["iqm_ci"], "mean": estimates["mean"], "mean_ci": estimates["mean_ci"]})
+    return summaries
 
 
 # --------------------------------------------------------------------------------------------- the entry point
 
 
-def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion",
+def compare(run_dirs: list[Path], out_dir: Path, metric: str | None = None,
             bootstrap_reps: int = 2000, seed: int = 0) -> dict:
     """Compare the agents of finished trials below ``run_dirs``; write the figure, report and JSON to ``out_dir``.
 
@@ -376,7 +411,8 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion
         ``status.json`` files below it).
     :param out_dir: where ``learning_curves.png``, ``report.md`` and ``comparison.json`` go (created).
     :param metric: an ``evaluations.csv`` column; the final score of a seed is its mean over the last
-        evaluation's episodes.
+        evaluation's episodes. Default: ``score`` (the raw game score) when every trial is an Atari game's,
+        else ``route_completion``.
     :param bootstrap_reps: bootstrap resamples, for rliable's CIs and for the learning-curve bands.
     :param seed: seeds both bootstraps, so the same inputs give the same CIs.
     :return: the content of ``comparison.json``: ``agents`` (one dict per agent, its last evaluation video
@@ -391,7 +427,8 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"output directory {str(out_dir)!r} is a file; pass a directory (it is created if missing)")
     trials, skipped = discover(run_dirs)
-
+    if metric is None:
+        metric = "score" if trials and all("score" in trial.evaluations for trial in trials) else "route_completion"
     for trial in trials:
         if metric not in trial.evaluations:
             allowed = [name for name in trial.evaluations if name not in BOOKKEEPING_COLUMNS]
@@ -422,6 +459,7 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str = "route_completion
         "ci_method": ci_method_sentence(bootstrap_reps),
         "agents": agents,
         "videos": {agent["agent"]: agent["video"]["path"] for agent in agents if agent["video"] is not None},
+        "across_games": across_games(trials, bootstrap_reps, seed),
         "skipped": skipped,
     }
     png = render_learning_curves(result)
@@ -507,9 +545,28 @@ def _format_value(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+GAME_TABLE_COLUMNS = ("agent", "seeds", "IQM [95% CI]", "mean [95% CI]", "human-normalised IQM [95% CI]", "wall time")
+
+
+def _is_games(result: dict[str, Any]) -> bool:
+    return bool(result["agents"]) and all("human_normalized_iqm" in agent for agent in result["agents"])
+
+
+def table_columns(result: dict[str, Any]) -> tuple[str, ...]:
+    return GAME_TABLE_COLUMNS if _is_games(result) else TABLE_COLUMNS
+
+
 def table_rows(result: dict[str, Any]) -> list[list[str]]:
-    """One row of cells per agent, in ``TABLE_COLUMNS`` order."""
+    """One row of cells per agent, in ``table_columns(result)`` order."""
     rows = []
+    if _is_games(result):
+        for agent in result["agents"]:
+            low, high = agent["human_normalized_iqm_ci"]
+            rows.append([agent["agent"], str(agent["seeds"]),
+                         f"{agent['iqm']:.3f} [{agent['iqm_ci'][0]:.3f}, {agent['iqm_ci'][1]:.3f}]",
+                         f"{agent['mean']:.3f} [{agent['mean_ci'][0]:.3f}, {agent['mean_ci'][1]:.3f}]",
+                         f"{agent['human_normalized_iqm']:.3f} [{low:.3f}, {high:.3f}]", _format_seconds(agent["wall_time_s"])])
+        return rows
     for agent in result["agents"]:
         steps = agent["steps_to_95pct_route_completion"]
         if steps is None:
@@ -532,8 +589,9 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
 
 def format_table(result: dict[str, Any]) -> str:
     """Fixed-width text table of the final performance, one line per agent, for the terminal."""
-    table = [list(TABLE_COLUMNS)] + table_rows(result)
-    widths = [max(len(line[i]) for line in table) for i in range(len(TABLE_COLUMNS))]
+    columns = table_columns(result)
+    table = [list(columns)] + table_rows(result)
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                        for i, (cell, width) in enumerate(zip(line, widths))).rstrip() for line in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -544,8 +602,9 @@ def format_markdown_table(result: dict[str, Any]) -> str:
     def escape(cell: str) -> str:
         return cell.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(TABLE_COLUMNS) + " |",
-             "| " + " | ".join(["---"] + ["---:"] * (len(TABLE_COLUMNS) - 1)) + " |"]
+    columns = table_columns(result)
+    lines = ["| " + " | ".join(columns) + " |",
+             "| " + " | ".join(["---"] + ["---:"] * (len(columns) - 1)) + " |"]
     lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in table_rows(result)]
     return "\n".join(lines)
 
@@ -556,10 +615,24 @@ def render_report(result: dict[str, Any]) -> str:
     lines = [f"# Agent comparison: {metric}", "", "Run directories:", ""]
     lines += [f"- `{run_dir}`" for run_dir in result["run_dirs"]]
     lines += ["", f"## Final performance ({metric})", "", format_markdown_table(result), ""]
-    lines += [result["ci_method"], "",
-              f"Lateral RMS and off-road are means over seeds of the last evaluation; steps to 95% is the median "
-              f"over seeds of the first evaluation whose mean route completion reaches {ROUTE_COMPLETION_TARGET:.0%} "
-              f"(a seed that never does counts as never); wall time is the median over seeds.", ""]
+    if _is_games(result):
+        explained = ("Scores are raw game scores of whole games (no reward clipping, every life, up to 108,000 frames); "
+                     "human-normalised is (score − random) / (human − random) with the random and human scores of the "
+                     "DQN Nature paper (Mnih et al., 2015); wall time is the median over seeds.")
+    else:
+        explained = (f"Lateral RMS and off-road are means over seeds of the last evaluation; steps to 95% is the median "
+                     f"over seeds of the first evaluation whose mean route completion reaches {ROUTE_COMPLETION_TARGET:.0%} "
+                     f"(a seed that never does counts as never); wall time is the median over seeds.")
+    lines += [result["ci_method"], "", explained, ""]
+    if result.get("across_games"):
+        lines += ["## Across games (human-normalised)", "",
+                  "| agent | games | seeds | IQM [95% CI] | mean [95% CI] |", "| --- | --- | ---: | ---: | ---: |"]
+        for entry in result["across_games"]:
+            lines.append(f"| {entry['agent']} | {', '.join(entry['games'])} | {len(entry['seeds'])} | "
+                         f"{entry['iqm']:.3f} [{entry['iqm_ci'][0]:.3f}, {entry['iqm_ci'][1]:.3f}] | "
+                         f"{entry['mean']:.3f} [{entry['mean_ci'][0]:.3f}, {entry['mean_ci'][1]:.3f}] |")
+        lines += ["", "Over the seeds × games matrix of final human-normalised scores, stratified bootstrap over "
+                      "seeds within each game (rliable).", ""]
     notes = [f"- {agent['agent']}: {agent['note']}" for agent in result["agents"] if agent.get("note")]
     if notes:
         lines += ["Notes:", "", *notes, ""]

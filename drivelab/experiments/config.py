@@ -203,6 +203,11 @@ def _check_semantics(config: ExperimentConfig, source: str) -> None:
     from drivelab.envs import require_registered
     from drivelab.agents.presets import find_preset
 
+    from drivelab.envs.atari import is_atari
+
+    if is_atari(config.env.id):
+        _check_atari(config, source)
+        return
     try:
         require_registered(config.env.id)
     except ValueError as error:
@@ -229,6 +234,61 @@ def _check_semantics(config: ExperimentConfig, source: str) -> None:
             env.close()
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{where}: {str(error).splitlines()[0]}") from None
+
+
+ATARI_ENV_OPTIONS = {"sticky_actions": "true or false (the v5 protocol's sticky actions; default false)",
+                     "vec_env": "default or envpool (the vector backend for training)"}
+
+
+def _check_atari(config: ExperimentConfig, source: str) -> None:
+    """An Atari config: a game the lab plays, its options, agents that can play it (what the schema cannot see)."""
+    from drivelab.agents.factory import check_hyperparams
+    from drivelab.agents.presets import find_preset
+    from drivelab.envs.atari import VEC_ENVS, check_game
+
+    try:
+        check_game(config.env.id)
+    except ValueError as error:
+        raise ConfigError(f"{source}: env.id: {error}") from None
+    if config.evaluation.video_every_steps is not None:
+        raise ConfigError(f"{source}: evaluation.video_every_steps: videos of Atari games are not drawn yet; remove it")
+    for index, agent in enumerate(config.agents):
+        where = f"{source}: agents.{index} ({agent.name})"
+        options = {**config.env.options, **agent.env_options}
+        for name, value in options.items():
+            if name not in ATARI_ENV_OPTIONS:
+                raise ConfigError(f"{where}: unknown option {name!r} for {config.env.id}; allowed: "
+                                  + "; ".join(f"{key}: {what}" for key, what in ATARI_ENV_OPTIONS.items()))
+        if not isinstance(options.get("sticky_actions", False), bool):
+            raise ConfigError(f"{where}: option sticky_actions must be true or false, got {options['sticky_actions']!r}")
+        backend = options.get("vec_env", "default")
+        if backend not in VEC_ENVS:
+            raise ConfigError(f"{where}: option vec_env must be one of {', '.join(VEC_ENVS)}, got {backend!r}")
+        if backend == "envpool":
+            import importlib.util
+
+            if importlib.util.find_spec("envpool") is None:
+                raise ConfigError(f"{where}: vec_env envpool needs the envpool package, which is not installed: "
+                                  f"pip install 'drivelab[envpool]' (or vec_env: default)")
+        if agent.observation or agent.train_observation or agent.perception_model:
+            raise ConfigError(f"{where}: Atari agents read the game's frames; observation, train_observation and "
+                              f"perception_model are for DriveLab's driving worlds")
+        if agent.action is not None and agent.action != "discrete":
+            raise ConfigError(f"{where}: action {agent.action!r} does not fit {config.env.id}, whose actions are "
+                              f"discrete (the game's minimal action set); allowed: discrete")
+        try:
+            if agent.algo == "rule_based":
+                raise ValueError("the rule-based driver drives DriveLab's worlds, not Atari games; allowed: ppo, dqn, random")
+            if agent.algo in LEARNING_ALGOS:
+                preset = find_preset(config.env.id, agent.algo, agent.preset)  # every game's actions are discrete
+                if preset.action != "discrete":
+                    raise ValueError(f"preset {preset.name!r} does not fit {config.env.id}: its action is {preset.action!r}, "
+                                     f"the game's are discrete")
+                check_hyperparams(agent.algo, {**preset.hyperparams, **agent.hyperparams})
+            elif agent.hyperparams or agent.preset:
+                raise ValueError(f"{agent.algo} does not learn: it takes no preset or hyperparams")
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
 
 
 def _check_evaluation_tracks_held_out(evaluation: EvaluationConfig, train_env_options: dict[str, Any], source: str) -> None:
@@ -266,7 +326,10 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
         "device": config.device,
     }
     if agent.algo in LEARNING_ALGOS:
-        preset = find_preset(config.env.id, agent.algo, agent.preset, agent.action)
+        from drivelab.envs.atari import is_atari
+
+        # An Atari game has one action mode (its discrete actions): the preset is named or the default.
+        preset = find_preset(config.env.id, agent.algo, agent.preset, None if is_atari(config.env.id) else agent.action)
         # The preset's env options (an action resolution, say) hold for training and evaluation alike,
         # unless the config sets the same option.
         env_options = {**preset.env_options, **env_options}
@@ -279,7 +342,10 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
             train_env_options={**preset.train_env_options, **env_options},
         )
     else:
-        resolved.update(preset=None, action=agent.action or "steer", n_envs=1, hyperparams={},
+        from drivelab.envs.atari import is_atari
+
+        default_action = "discrete" if is_atari(config.env.id) else "steer"
+        resolved.update(preset=None, action=agent.action or default_action, n_envs=1, hyperparams={},
                         train_env_options=copy.deepcopy(env_options))
     _apply_observations(resolved, agent)
     return resolved

@@ -8,6 +8,9 @@ import numpy as np
 
 EPISODE_METRICS = ("route_completion", "lateral_error_rms", "off_road", "mean_speed")
 CSV_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed", "return", "episode_length", *EPISODE_METRICS)
+# An Atari game's evaluation (drivelab.envs.atari.evaluate_game): raw score, human-normalised score, frames played.
+GAME_METRICS = ("score", "human_normalized_score", "frames", "truncated")
+GAME_CSV_COLUMNS = ("env_steps", "wall_time_s", "episode", "seed", *GAME_METRICS)
 
 
 def evaluation_track_seeds(first_track_seed: int, episodes: int) -> list[int]:
@@ -59,3 +62,15 @@ def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, float]:
         "mean_speed": float(np.mean([e["mean_speed"] for e in episodes])),
         "return": float(np.mean([e["return"] for e in episodes])),
     }
+
+
+def summarize_games(episodes: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Means over an Atari evaluation's games: raw ``score`` (also as ``return``, as reports read it),
+    ``human_normalized_score``, and the share of games the frame cap cut short."""
+    return {
+        "score": float(np.mean([e["score"] for e in episodes])),
+        "human_normalized_score": float(np.mean([e["human_normalized_score"] for e in episodes])),
+        "truncated_rate": float(np.mean([bool(e["truncated"]) for e in episodes])),
+        "return": float(np.mean([e["score"] for e in episodes])),
+    }
+

@@ -42,9 +42,11 @@ from typing import Any, Callable
 import yaml
 
 from drivelab.agents.presets import LEARNING_ALGOS
+from drivelab.envs.atari import is_atari
 from drivelab.experiments import interruption
 from drivelab.experiments.config import ConfigError
-from drivelab.experiments.evaluation import CSV_COLUMNS, evaluate, evaluation_track_seeds, summarize
+from drivelab.experiments.evaluation import (CSV_COLUMNS, GAME_CSV_COLUMNS, evaluate, evaluation_track_seeds, summarize,
+                                             summarize_games)
 from drivelab.experiments.ownership import TrialOwnership, TrialOwnershipLost
 
 STATUS_FILE = "status.json"
@@ -161,9 +163,10 @@ def _keep_evaluations_up_to(run_dir: Path, env_steps: int) -> None:
     if not path.is_file():
         return
     with path.open() as stream:
-        rows = [row for row in csv.DictReader(stream) if int(row["env_steps"]) <= env_steps]
+        reader = csv.DictReader(stream)
+        rows = [row for row in reader if int(row["env_steps"]) <= env_steps]
     kept = io.StringIO()
-    writer = csv.DictWriter(kept, fieldnames=CSV_COLUMNS)
+    writer = csv.DictWriter(kept, fieldnames=reader.fieldnames or CSV_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(path, kept.getvalue())
@@ -173,18 +176,22 @@ def _evaluation_summary_at(run_dir: Path, env_steps: int) -> dict[str, float]:
     """The summary of the evaluation recorded at ``env_steps`` in evaluations.csv (by an earlier attempt)."""
     with (run_dir / EVALUATIONS_CSV).open() as stream:
         rows = [row for row in csv.DictReader(stream) if int(row["env_steps"]) == env_steps]
+    if rows and "score" in rows[0]:  # an Atari game's
+        return summarize_games([{"score": float(row["score"]), "human_normalized_score": float(row["human_normalized_score"]),
+                                 "truncated": bool(int(row["truncated"]))} for row in rows])
     return summarize([{**{key: float(row[key]) for key in ("route_completion", "lateral_error_rms", "mean_speed", "return")},
                        "off_road": bool(int(row["off_road"]))} for row in rows])
 
 
-def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = CSV_COLUMNS) -> None:
     new_file = not path.is_file()
     with path.open("a", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
         if new_file:
             writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "off_road": int(bool(row["off_road"]))})
+            flags = {name: int(bool(row[name])) for name in ("off_road", "truncated") if name in row}
+            writer.writerow({**row, **flags})
         stream.flush()
         os.fsync(stream.fileno())
 
@@ -232,7 +239,10 @@ class Recorder:
         self.should_stop = should_stop
         evaluation = trial["evaluation"]
         self.track_seeds = evaluation_track_seeds(evaluation["first_track_seed"], evaluation["episodes"])
-        self.env = make_env(trial["env_id"], trial["env_options"], trial["action"], scaled=trial["algo"] in LEARNING_ALGOS)
+        self.atari = is_atari(trial["env_id"])
+        # An Atari game is evaluated in an env of its own per evaluation (drivelab.envs.atari.evaluate_game).
+        self.env = None if self.atari else make_env(trial["env_id"], trial["env_options"], trial["action"],
+                                                    scaled=trial["algo"] in LEARNING_ALGOS)
         self.seconds_evaluating = 0.0
         self.video_every: int | None = evaluation.get("video_every_steps")
         self.seconds_filming = 0.0
@@ -253,6 +263,8 @@ class Recorder:
         :return: the episodes, or None, with nothing recorded, when a stop came before the last one
             or during the video.
         """
+        if self.atari:
+            return self._evaluate_games(agent, env_steps, record_as)
         from drivelab.agents.factory import single_env_agent
 
         agent = single_env_agent(agent, self.trial["hyperparams"])
@@ -280,6 +292,27 @@ class Recorder:
             self.tracker.log_video(video_steps, *filmed)
         self.last = summary
         return episodes
+
+    def _evaluate_games(self, agent, env_steps: int, record_as: tuple[int, ...] | None) -> list[dict[str, Any]] | None:
+        """An Atari evaluation by the standard protocol: ``episodes`` whole games (raw score, to game over), the
+        first from reset seed ``first_track_seed``; the agent sees the frames stacked by the env, as in training."""
+        from drivelab.envs.atari import evaluate_game
+
+        if self.should_stop():
+            return None
+        evaluation, options = self.trial["evaluation"], self.trial["env_options"]
+        begin = time.perf_counter()
+        games = evaluate_game(agent, self.trial["env_id"], evaluation["episodes"], evaluation["first_track_seed"],
+                              sticky_actions=bool(options.get("sticky_actions", False)))
+        self.seconds_evaluating += time.perf_counter() - begin
+        summary = summarize_games(games)
+        for steps in record_as or (env_steps,):
+            rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index,
+                     "seed": evaluation["first_track_seed"], **game} for index, game in enumerate(games)]
+            _append_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows, GAME_CSV_COLUMNS)
+            self.tracker.log_evaluation(steps, summary)
+        self.last = summary
+        return games
 
     def video_due(self, env_steps: int, final: bool = False) -> bool:
         """Whether an evaluation at ``env_steps`` films a video (see the class's docstring)."""
@@ -324,7 +357,8 @@ class Recorder:
         return path, caption
 
     def close(self) -> None:
-        self.env.close()
+        if self.env is not None:
+            self.env.close()
 
 
 def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, next_eval: int, next_checkpoint: int):
@@ -456,7 +490,13 @@ def _run_owned(trial: dict[str, Any], run_dir: Path, owner: TrialOwnership, prev
         else:
             from drivelab.agents.factory import scripted_agent
 
-            agent = scripted_agent(trial["algo"], recorder.env, seed=trial["seed"])
+            if recorder.atari:
+                from drivelab.agents.factory import RandomAgent
+                from drivelab.envs.atari import game_action_space
+
+                agent = RandomAgent(game_action_space(trial["env_id"]), seed=trial["seed"])
+            else:
+                agent = scripted_agent(trial["algo"], recorder.env, seed=trial["seed"])
             # A scripted agent does not learn: one evaluation stands for step 0 and the budget.
             if (run_dir / EVALUATIONS_CSV).exists():
                 (run_dir / EVALUATIONS_CSV).unlink()
@@ -527,8 +567,17 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
     from drivelab.agents.factory import frame_stack, load_model, make_model, make_training_env
     from drivelab.experiments.tracking import TENSORBOARD_LOG_NAME
 
-    venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], trial["seed"],
-                             frame_stack=frame_stack(trial["hyperparams"]))
+    atari = is_atari(trial["env_id"])
+    if atari:
+        from drivelab.envs.atari import make_training_vec_env
+
+        options = trial["train_env_options"]
+        venv = make_training_vec_env(trial["env_id"], trial["n_envs"], trial["seed"], vec_env=options.get("vec_env", "default"),
+                                     sticky_actions=bool(options.get("sticky_actions", False)),
+                                     frame_stack=frame_stack(trial["hyperparams"]))
+    else:
+        venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], trial["seed"],
+                                 frame_stack=frame_stack(trial["hyperparams"]))
     tensorboard = str(run_dir / "tensorboard") if trial["tracking"]["tensorboard"] else None
     checkpoint = latest_checkpoint(run_dir)
     every_eval, every_checkpoint = trial["evaluation"]["every_steps"], trial["checkpoint_every_steps"]
@@ -550,7 +599,7 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
         if (run_dir / EVALUATIONS_CSV).exists():
             (run_dir / EVALUATIONS_CSV).unlink()
         model = make_model(trial["algo"], venv, trial["hyperparams"], trial["seed"], tensorboard_log=tensorboard,
-                           device=trial["device"])
+                           device=trial["device"], image_encoder="nature" if atari else "perception")
         steps, next_eval = 0, 0
     write_status(run_dir, status)
     if next_eval <= steps:
