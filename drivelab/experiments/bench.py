@@ -260,7 +260,8 @@ def format_env_bench(result: dict[str, Any]) -> str:
 
 
 def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: str | None = None,
-                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[str], None] | None = None, env_id: str = "DriveLab/LaneKeep-v0",
+                vec_env: str = "default", device: str = "cpu") -> dict[str, Any]:
     """``drivelab train``'s trial runner against plain stable-baselines3, interleaved.
 
     Both train the same algorithm with the same preset hyperparameters on the same env for the same
@@ -270,6 +271,11 @@ def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: s
     and end to end (ours: W&B start-up and finish, checkpoints and saving the model; plain: making
     the env and model, learning, saving). Each repeat runs both, plain first in even repeats and
     ours first in odd ones, so that neither always runs on a warmer machine.
+
+    On an Atari game (``env_id`` ``ALE/...``) both use the game's preset on the ``vec_env`` backend and
+    ``device``; DQN starts learning after a tenth of ``steps`` (its preset waits 100,000 steps, which would
+    leave the learning loop unmeasured). The raw env throughput of both backends comes with it
+    (:func:`bench_atari_envs`).
     """
     import shutil
     import tempfile
@@ -280,25 +286,40 @@ def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: s
     from drivelab.experiments.config import parse_config, resolve_trial
     from drivelab.experiments.trial import run_trial
 
+    from drivelab.envs.atari import is_atari
+
     say = progress or (lambda _message: None)
     torch.set_num_threads(1)
+    atari = is_atari(env_id)
+    agent: dict[str, Any] = {"name": algo, "algo": algo}
+    if atari and algo == "dqn":
+        agent["hyperparams"] = {"learning_starts": steps // 10}
     config = parse_config({
-        "name": "bench_train", "env": {"id": "DriveLab/LaneKeep-v0"}, "agents": [{"name": algo, "algo": algo}],
+        "name": "bench_train", "env": {"id": env_id, "options": {"vec_env": vec_env} if atari else {}}, "agents": [agent],
         "seeds": [0], "budget_steps": steps,
         "evaluation": {"every_steps": 10 * steps, "episodes": 1},  # only the start and end evaluations
         "checkpoint_every_steps": 10_000, "tracking": {"wandb": {"mode": "offline"}, "tensorboard": True},
-        "device": "cpu",
+        "device": device,
     }, "bench")
     trial = resolve_trial(config, algo, 0)
+    if atari:
+        from drivelab.envs.atari import make_training_vec_env
+
+        def make_venv():
+            return make_training_vec_env(env_id, trial["n_envs"], 0, vec_env=vec_env, frame_stack=frame_stack(trial["hyperparams"]))
+    else:
+        def make_venv():
+            return make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], 0,
+                                     frame_stack=frame_stack(trial["hyperparams"]))
     workdir = Path(out) if out else Path(tempfile.mkdtemp(prefix="drivelab-bench-train-"))
     plain_rates, ours_rates, plain_totals, ours_totals = [], [], [], []
     try:
         def plain_run(repeat: int) -> None:
             say(f"[{repeat + 1}/{repeats}] plain stable-baselines3: {algo}, {steps} steps ...")
             begin_total = time.perf_counter()
-            venv = make_training_env(trial["env_id"], trial["train_env_options"], trial["action"], trial["n_envs"], 0,
-                                     frame_stack=frame_stack(trial["hyperparams"]))
-            model = make_model(algo, venv, trial["hyperparams"], 0, device="cpu")
+            venv = make_venv()
+            model = make_model(algo, venv, trial["hyperparams"], 0, device=device,
+                               image_encoder="nature" if atari else "perception")
             begin = time.perf_counter()
             model.learn(total_timesteps=steps)
             plain_rates.append(model.num_timesteps / (time.perf_counter() - begin))
@@ -325,7 +346,8 @@ def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: s
     def mean(values: list[float]) -> float:
         return sum(values) / len(values)
 
-    return {
+    result = {
+        "env": env_id, "vec_env": vec_env if atari else None, "device": _device_name(device),
         "algo": algo, "steps": steps, "repeats": repeats,
         "plain_sb3_steps_per_s": mean(plain_rates), "drivelab_train_steps_per_s": mean(ours_rates),
         "ratio": mean(ours_rates) / mean(plain_rates),
@@ -334,17 +356,65 @@ def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: s
         "plain_sb3_runs": plain_rates, "drivelab_train_runs": ours_rates,
         "machine": machine_description(),
     }
+    if atari:
+        say("raw env throughput of both backends ...")
+        result["env_throughput"] = bench_atari_envs(env_id, trial["n_envs"])
+    return result
+
+
+def _device_name(device: str) -> str:
+    """What ``device`` resolves to, by name: the GPU's when it is CUDA."""
+    import torch
+
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
+def bench_atari_envs(env_id: str, n_envs: int, seconds: float = 3.0) -> dict[str, Any]:
+    """Env steps/s of the game's training envs on each installed backend, random actions, in turn."""
+    import importlib.util
+
+    import numpy as np
+
+    from drivelab.envs.atari import VEC_ENVS, make_training_vec_env
+
+    rates: dict[str, Any] = {}
+    for backend in VEC_ENVS:
+        if backend == "envpool" and importlib.util.find_spec("envpool") is None:
+            rates[f"{backend}_steps_per_s"] = None
+            continue
+        venv = make_training_vec_env(env_id, n_envs, 0, vec_env=backend)
+        rng = np.random.default_rng(0)
+        venv.reset()
+        actions = rng.integers(0, venv.action_space.n, size=(256, n_envs))
+        measurement = _Measurement(lambda: venv.step(actions[measurement.steps % 256]))
+        measurement.run(seconds)
+        rates[f"{backend}_steps_per_s"] = measurement.per_second * n_envs
+        venv.close()
+    if rates.get("envpool_steps_per_s"):
+        rates["envpool_ratio"] = rates["envpool_steps_per_s"] / rates["default_steps_per_s"]
+    rates["n_envs"] = n_envs
+    return rates
 
 
 def format_train_bench(result: dict[str, Any]) -> str:
     runs = ", ".join(f"{o:.0f}/{p:.0f}" for o, p in zip(result["drivelab_train_runs"], result["plain_sb3_runs"]))
     machine = result["machine"]
-    return "\n".join([
-        f"{result['algo']} on DriveLab/LaneKeep-v0, {result['steps']} env steps, {result['repeats']} interleaved repeats",
+    backend = f", vec_env {result['vec_env']}" if result.get("vec_env") else ""
+    lines = [
+        f"{result['algo']} on {result['env']}{backend}, {result['steps']} env steps, {result['repeats']} interleaved repeats, "
+        f"device {result['device']}",
         f"plain stable-baselines3   {result['plain_sb3_steps_per_s']:8.0f} steps/s",
         f"drivelab train (tracked)  {result['drivelab_train_steps_per_s']:8.0f} steps/s",
         f"ratio {result['ratio']:.3f} (per repeat, ours/plain: {runs})",
         f"end to end, W&B start-up/finish, checkpoints and saving included: {result['drivelab_train_end_to_end_steps_per_s']:.0f} vs "
         f"{result['plain_sb3_end_to_end_steps_per_s']:.0f} steps/s, ratio {result['end_to_end_ratio']:.3f}",
         f"{machine['cores']} cores: {machine['cpu']}, Python {machine['python']}, {machine['date']}",
-    ])
+    ]
+    throughput = result.get("env_throughput")
+    if throughput:
+        envpool = throughput.get("envpool_steps_per_s")
+        lines.append(f"raw env steps/s, {throughput['n_envs']} envs, random actions: default {throughput['default_steps_per_s']:.0f}, "
+                     + (f"envpool {envpool:.0f} ({throughput['envpool_ratio']:.2f}x)" if envpool else "envpool not installed"))
+    return "\n".join(lines)

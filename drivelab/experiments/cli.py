@@ -457,8 +457,31 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps must be >= 1000, got {args.steps}")
     if args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
-    result = bench_train(steps=args.steps, algo=args.algo, repeats=args.repeats,
-                         progress=None if args.json else lambda m: print(m, file=sys.stderr))
+    from drivelab.envs.atari import VEC_ENVS, check_game, is_atari
+
+    if is_atari(args.env):
+        try:
+            check_game(args.env)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if args.vec_env not in VEC_ENVS:
+            raise UsageError(f"--vec-env must be one of {', '.join(VEC_ENVS)}, got {args.vec_env!r}")
+        if args.vec_env == "envpool":
+            import importlib.util
+
+            if importlib.util.find_spec("envpool") is None:
+                raise UsageError("--vec-env envpool needs the envpool package, which is not installed: pip install 'drivelab[envpool]'")
+    elif args.env != "DriveLab/LaneKeep-v0":
+        raise UsageError(f"--env must be DriveLab/LaneKeep-v0 or an Atari game (ALE/Pong-v5, ...), got {args.env!r}")
+    elif args.vec_env != "default":
+        raise UsageError("--vec-env is for the Atari games")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device here; use --device cpu or auto")
+    result = bench_train(steps=args.steps, algo=args.algo, repeats=args.repeats, env_id=args.env, vec_env=args.vec_env,
+                         device=args.device, progress=None if args.json else lambda m: print(m, file=sys.stderr))
     print(json.dumps(_json_ready(result)) if args.json else format_train_bench(result))
     return 0
 
@@ -531,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_bench.add_argument("--steps", type=int, default=20_000, help="env steps per run (default: %(default)s)")
     train_bench.add_argument("--algo", choices=["ppo", "dqn"], default="ppo", help="algorithm (default: %(default)s)")
     train_bench.add_argument("--repeats", type=int, default=2, help="interleaved repeats of each (default: %(default)s)")
+    train_bench.add_argument("--env", default="DriveLab/LaneKeep-v0", help="DriveLab/LaneKeep-v0 or an Atari game, e.g. ALE/Pong-v5 (default: %(default)s)")
+    train_bench.add_argument("--vec-env", default="default", help="Atari's vector backend: default or envpool (default: %(default)s)")
+    train_bench.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="where the networks run (default: %(default)s)")
     train_bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     train_bench.set_defaults(handler=cmd_bench_train)
     perception_bench = targets.add_parser("perception", help="fast camera vs PyBullet's renderer, CNN images/s, env steps/s perceived vs state")

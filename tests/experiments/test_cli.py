@@ -148,3 +148,21 @@ def test_bench_perception_cnn_only_needs_no_simulator():
     assert "camera_fps" not in figures and "state_steps_per_s" not in figures
     refused = drivelab("bench", "perception", "--cnn-only", "--batch-size", "0")
     assert refused.returncode == 2 and refused.stderr.strip() == "drivelab: --batch-size must be >= 1, got 0"
+
+
+def test_bench_train_on_an_atari_game_compares_with_plain_sb3_and_measures_both_backends():
+    result = drivelab("bench", "train", "--env", "ALE/Pong-v5", "--algo", "ppo", "--vec-env", "envpool", "--steps", "1000",
+                      "--repeats", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["env"] == "ALE/Pong-v5" and figures["vec_env"] == "envpool" and figures["device"] == "cpu"
+    assert figures["steps"] == 1000 and figures["plain_sb3_steps_per_s"] > 0 and figures["drivelab_train_steps_per_s"] > 0
+    assert figures["ratio"] == pytest.approx(figures["drivelab_train_steps_per_s"] / figures["plain_sb3_steps_per_s"])
+    throughput = figures["env_throughput"]
+    assert throughput["n_envs"] == 8 and throughput["default_steps_per_s"] > 0 and throughput["envpool_steps_per_s"] > 0
+    assert throughput["envpool_ratio"] == pytest.approx(throughput["envpool_steps_per_s"] / throughput["default_steps_per_s"])
+    for args, expected in ((["--env", "ALE/Nope-v5"], "unknown Atari game 'ALE/Nope-v5'"),
+                           (["--vec-env", "envpool"], "--vec-env is for the Atari games"),
+                           (["--env", "ALE/Pong-v5", "--vec-env", "fast"], "--vec-env must be one of default, envpool")):
+        refused = drivelab("bench", "train", *args)
+        assert refused.returncode == 2 and expected in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
