@@ -147,6 +147,10 @@ def save_checkpoint(model, run_dir: Path, extra: dict[str, Any]) -> Path:
     return final
 
 
+def _size_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     pointer = run_dir / CHECKPOINTS / LATEST
     if not pointer.is_file():
@@ -244,6 +248,7 @@ class Recorder:
         self.env = None if self.atari else make_env(trial["env_id"], trial["env_options"], trial["action"],
                                                     scaled=trial["algo"] in LEARNING_ALGOS)
         self.seconds_evaluating = 0.0
+        self.checkpoint_times: list[tuple[float, int]] = []  # (seconds, bytes) of each checkpoint made while learning
         self.video_every: int | None = evaluation.get("video_every_steps")
         self.seconds_filming = 0.0
         self.last: dict[str, float] | None = None
@@ -413,7 +418,9 @@ def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, nex
                 while self.next_eval <= steps:
                     self.next_eval += every_eval
             if steps >= self.next_checkpoint:
-                save_checkpoint(self.model, run_dir, {"next_eval": self.next_eval})
+                begin = time.perf_counter()
+                path = save_checkpoint(self.model, run_dir, {"next_eval": self.next_eval})
+                recorder.checkpoint_times.append((time.perf_counter() - begin, _size_bytes(path)))
                 while self.next_checkpoint <= steps:
                     self.next_checkpoint += every_checkpoint
             return True
@@ -510,6 +517,10 @@ def _run_owned(trial: dict[str, Any], run_dir: Path, owner: TrialOwnership, prev
         status.update(state="done", env_steps=env_steps, wall_time_s=status["wall_time_s"] + elapsed,
                       train_seconds=learn_seconds, evaluation_seconds=recorder.seconds_evaluating,
                       final=final, wandb_mode=tracker.mode)
+        if recorder.checkpoint_times:
+            seconds, sizes = zip(*recorder.checkpoint_times)
+            status["checkpoints"] = {"count": len(seconds), "mean_seconds": sum(seconds) / len(seconds),
+                                     "max_seconds": max(seconds), "last_bytes": sizes[-1]}
         if recorder.video_every:
             status.update(video_seconds=recorder.seconds_filming,
                           videos=[path.name for path in recorded_videos(run_dir).values()])
