@@ -72,6 +72,11 @@ def test_pong_smoke_run_through_sweep_train_and_compare(tmp_path):
             assert float(row["human_normalized_score"]) == pytest.approx((float(row["score"]) + 20.7) / 30.0)
             assert int(row["frames"]) > 0 and row["truncated"] == "0"
         assert status["final"]["score"] == pytest.approx(float(recorded[-1]["score"]))
+        if agent != "random":  # status.json tells what checkpoints cost: time and size
+            checkpoints = status["checkpoints"]
+            assert checkpoints["count"] >= 1 and checkpoints["max_seconds"] >= checkpoints["mean_seconds"] > 0
+            on_disk = sum(path.stat().st_size for path in (run_dir / "checkpoints").glob("step-*/*"))
+            assert checkpoints["last_bytes"] == on_disk
     assert (out / "pong_smoke" / "ppo" / "seed-0" / "model.zip").is_file()
     # train on a finished trial says so; compare defaults to the raw score and adds the human-normalised IQM
     again = drivelab("train", str(config), "--agent", "ppo", "--out", str(out))
