@@ -225,6 +225,9 @@ def envpool_vec_env_class():
 
         def step_wait(self):
             observations, rewards, terminated, truncated, info = self.pool.step(self._actions, self._ids)
+            order = np.argsort(info["env_id"])  # the pool answers in the order its envs finish: back to env order
+            observations, rewards, terminated, truncated = (array[order] for array in (observations, rewards, terminated, truncated))
+            info = {key: np.asarray(value)[order] for key, value in info.items() if np.ndim(value) >= 1 and len(value) == len(order)}
             observations = self._last_axis(observations)
             self._scores += info["reward"]
             self._steps += 1
