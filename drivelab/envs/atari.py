@@ -93,6 +93,18 @@ def _register_ale() -> None:
 def make_training_env(env_id: str, n_envs: int, seed: int, *, sticky_actions: bool = False, frame_stack: int = FRAME_STACK):
     """``n_envs`` copies of the game as DQN and PPO train on it: an SB3 ``VecEnv`` of stacked 84×84 frames
     (``(n_envs, 84, 84, frame_stack)`` uint8), an episode per life, rewards clipped to their sign."""
+    return _sb3_atari_env(env_id, n_envs, seed, sticky_actions, frame_stack)
+
+
+def make_evaluation_env(env_id: str, seed: int, *, sticky_actions: bool = False, frame_stack: int = FRAME_STACK):
+    """One copy of the game as the standard protocol scores it: the same observations as training, but
+    rewards unclipped and an episode that runs to game over (or the frame cap). The episode's raw score is
+    in the final step's ``info["episode"]["r"]`` (SB3's ``Monitor``, which sees the game's own rewards)."""
+    return _sb3_atari_env(env_id, 1, seed, sticky_actions, frame_stack, terminal_on_life_loss=False, clip_reward=False)
+
+
+def _sb3_atari_env(env_id: str, n_envs: int, seed: int, sticky_actions: bool, frame_stack: int, **wrapper_kwargs: bool):
+    """SB3's ``make_atari_env`` (``AtariWrapper``) with our protocol, frames stacked by ``VecFrameStack``."""
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
@@ -102,25 +114,7 @@ def make_training_env(env_id: str, n_envs: int, seed: int, *, sticky_actions: bo
     _register_ale()
     with quiet_c_output(1, 2):
         venv = make_atari_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=_ale_kwargs(sticky_actions),
-                              wrapper_kwargs={"noop_max": NOOP_MAX, "frame_skip": FRAME_SKIP})
-    return VecFrameStack(venv, frame_stack)
-
-
-def make_evaluation_env(env_id: str, seed: int, *, sticky_actions: bool = False, frame_stack: int = FRAME_STACK):
-    """One copy of the game as the standard protocol scores it: the same observations as training, but
-    rewards unclipped and an episode that runs to game over (or the frame cap). The episode's raw score is
-    in the final step's ``info["episode"]["r"]`` (SB3's ``Monitor``, which sees the game's own rewards)."""
-    from stable_baselines3.common.env_util import make_atari_env
-    from stable_baselines3.common.vec_env import VecFrameStack
-
-    from drivelab.envs.world import quiet_c_output
-
-    check_game(env_id)
-    _register_ale()
-    with quiet_c_output(1, 2):
-        venv = make_atari_env(env_id, n_envs=1, seed=seed, env_kwargs=_ale_kwargs(sticky_actions),
-                              wrapper_kwargs={"noop_max": NOOP_MAX, "frame_skip": FRAME_SKIP,
-                                              "terminal_on_life_loss": False, "clip_reward": False})
+                              wrapper_kwargs={"noop_max": NOOP_MAX, "frame_skip": FRAME_SKIP, **wrapper_kwargs})
     return VecFrameStack(venv, frame_stack)
 
 
@@ -150,6 +144,15 @@ def evaluate_game(agent: Any, env_id: str, episodes: int, seed: int, *, determin
 VEC_ENVS = ("default", "envpool")
 
 
+def require_installed(vec_env: str) -> None:
+    """A one-line ``ValueError`` when ``vec_env`` needs a package that is not installed (envpool, an optional extra)."""
+    import importlib.util
+
+    if vec_env == "envpool" and importlib.util.find_spec("envpool") is None:
+        raise ValueError("vec_env envpool needs the envpool package, which is not installed: "
+                         "pip install 'drivelab[envpool]' (or vec_env: default)")
+
+
 def make_training_vec_env(env_id: str, n_envs: int, seed: int, *, vec_env: str = "default", sticky_actions: bool = False,
                           frame_stack: int = FRAME_STACK):
     """The training envs on either backend: ``"default"`` (:func:`make_training_env`: ALE in this process, one
@@ -160,11 +163,9 @@ def make_training_vec_env(env_id: str, n_envs: int, seed: int, *, vec_env: str =
     if vec_env != "envpool":
         raise ValueError(f"unknown vec_env {vec_env!r}; allowed: {', '.join(VEC_ENVS)}")
     check_game(env_id)
-    try:
-        import envpool
-    except ImportError:
-        raise ValueError("vec_env envpool needs the envpool package, which is not installed: "
-                         "pip install 'drivelab[envpool]' (or vec_env: default)") from None
+    require_installed(vec_env)
+    import envpool
+
     task = env_id.removeprefix("ALE/")  # envpool names the games as ALE's v5 ids do, without the namespace
     pool = envpool.make(task, env_type="gymnasium", num_envs=n_envs, seed=seed, episodic_life=True, reward_clip=True,
                         noop_max=NOOP_MAX, frame_skip=FRAME_SKIP, stack_num=frame_stack, img_height=84, img_width=84,

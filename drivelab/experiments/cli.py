@@ -457,7 +457,7 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps must be >= 1000, got {args.steps}")
     if args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
-    from drivelab.envs.atari import VEC_ENVS, check_game, is_atari
+    from drivelab.envs.atari import VEC_ENVS, check_game, is_atari, require_installed
 
     if is_atari(args.env):
         try:
@@ -466,11 +466,10 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
         if args.vec_env not in VEC_ENVS:
             raise UsageError(f"--vec-env must be one of {', '.join(VEC_ENVS)}, got {args.vec_env!r}")
-        if args.vec_env == "envpool":
-            import importlib.util
-
-            if importlib.util.find_spec("envpool") is None:
-                raise UsageError("--vec-env envpool needs the envpool package, which is not installed: pip install 'drivelab[envpool]'")
+        try:
+            require_installed(args.vec_env)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     elif args.env != "DriveLab/LaneKeep-v0":
         raise UsageError(f"--env must be DriveLab/LaneKeep-v0 or an Atari game (ALE/Pong-v5, ...), got {args.env!r}")
     elif args.vec_env != "default":

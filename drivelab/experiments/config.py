@@ -244,7 +244,7 @@ def _check_atari(config: ExperimentConfig, source: str) -> None:
     """An Atari config: a game the lab plays, its options, agents that can play it (what the schema cannot see)."""
     from drivelab.agents.factory import check_hyperparams
     from drivelab.agents.presets import find_preset
-    from drivelab.envs.atari import VEC_ENVS, check_game
+    from drivelab.envs.atari import VEC_ENVS, check_game, require_installed
 
     try:
         check_game(config.env.id)
@@ -264,12 +264,10 @@ def _check_atari(config: ExperimentConfig, source: str) -> None:
         backend = options.get("vec_env", "default")
         if backend not in VEC_ENVS:
             raise ConfigError(f"{where}: option vec_env must be one of {', '.join(VEC_ENVS)}, got {backend!r}")
-        if backend == "envpool":
-            import importlib.util
-
-            if importlib.util.find_spec("envpool") is None:
-                raise ConfigError(f"{where}: vec_env envpool needs the envpool package, which is not installed: "
-                                  f"pip install 'drivelab[envpool]' (or vec_env: default)")
+        try:
+            require_installed(backend)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
         if agent.observation or agent.train_observation or agent.perception_model:
             raise ConfigError(f"{where}: Atari agents read the game's frames; observation, train_observation and "
                               f"perception_model are for DriveLab's driving worlds")

@@ -287,16 +287,20 @@ class Recorder:
             filmed = self._film(agent, video_steps)
             if filmed is None:
                 return None
-        summary = summarize(episodes)
-        for steps in record_as or (env_steps,):
-            rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index, **episode}
-                    for index, episode in enumerate(episodes)]
-            _append_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows)
-            self.tracker.log_evaluation(steps, summary)
+        self._record(episodes, summarize(episodes), record_as or (env_steps,), CSV_COLUMNS)
         if filmed is not None:
             self.tracker.log_video(video_steps, *filmed)
-        self.last = summary
         return episodes
+
+    def _record(self, episodes: list[dict[str, Any]], summary: dict[str, float], steps_recorded: tuple[int, ...],
+                columns: tuple[str, ...]) -> None:
+        """One evaluation's rows in evaluations.csv and its summary in W&B, at each of ``steps_recorded``."""
+        for steps in steps_recorded:
+            rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index, **episode}
+                    for index, episode in enumerate(episodes)]
+            _append_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows, columns)
+            self.tracker.log_evaluation(steps, summary)
+        self.last = summary
 
     def _evaluate_games(self, agent, env_steps: int, record_as: tuple[int, ...] | None) -> list[dict[str, Any]] | None:
         """An Atari evaluation by the standard protocol: ``episodes`` whole games (raw score, to game over), the
@@ -310,13 +314,8 @@ class Recorder:
         games = evaluate_game(agent, self.trial["env_id"], evaluation["episodes"], evaluation["first_track_seed"],
                               sticky_actions=bool(options.get("sticky_actions", False)))
         self.seconds_evaluating += time.perf_counter() - begin
-        summary = summarize_games(games)
-        for steps in record_as or (env_steps,):
-            rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index,
-                     "seed": evaluation["first_track_seed"], **game} for index, game in enumerate(games)]
-            _append_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows, GAME_CSV_COLUMNS)
-            self.tracker.log_evaluation(steps, summary)
-        self.last = summary
+        rows = [{"seed": evaluation["first_track_seed"], **game} for game in games]
+        self._record(rows, summarize_games(games), record_as or (env_steps,), GAME_CSV_COLUMNS)
         return games
 
     def video_due(self, env_steps: int, final: bool = False) -> bool:

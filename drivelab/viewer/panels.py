@@ -167,6 +167,25 @@ def draw_agent_input(image: np.ndarray, view: StepView, feature_scales: Sequence
 # -- bird's-eye map --------------------------------------------------------------------------
 
 
+def _stations(road) -> np.ndarray:
+    """Arc lengths every metre along the road, its end included: where its lines are drawn through."""
+    return np.append(np.arange(0.0, road.length_m, 1.0), road.length_m)
+
+
+def _whole_track(road, side: int, margin_px: int):
+    """World x, y → pixels of a ``side``×``side`` square that holds the whole track, north up, ``margin_px``
+    in from its edges (and 5 m of verge around the track); also the scale, pixels per metre."""
+    low = road.points.min(axis=0) - 5.0
+    scale = (side - 2 * margin_px) / ((road.points.max(axis=0) - road.points.min(axis=0)).max() + 10.0)
+
+    def px(xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        return np.round(np.column_stack([margin_px + (xy[:, 0] - low[0]) * scale,
+                                         side - margin_px - (xy[:, 1] - low[1]) * scale])).astype(np.int32)
+
+    return px, scale
+
+
 class BirdsEyeMap:
     """The road from above (lanes, edges), the car and its trail, the plan, other vehicles; north up,
     centred on the car, with the whole track in a corner."""
@@ -176,8 +195,7 @@ class BirdsEyeMap:
         self.static: np.ndarray | None = None
         self.origin, self._rows = np.zeros(2), 0
         self.overview: np.ndarray | None = None
-        self.overview_scale = 1.0
-        self.overview_origin = np.zeros(2)
+        self._overview_px = None
 
     def set_road(self, road) -> None:
         """Draw the track once per episode; every frame then crops it around the car."""
@@ -189,7 +207,7 @@ class BirdsEyeMap:
         static = np.empty((size[1], size[0], 3), np.uint8)
         static[:] = GRASS
         self.origin, self._rows = low, int(size[1])
-        s = np.append(np.arange(0.0, road.length_m, 1.0), road.length_m)
+        s = _stations(road)
         centre = self._px(road.position(s, 0.0))
         cv2.polylines(static, [centre], road.closed, ASPHALT, max(1, int(round(2 * (road.half_width_m + road.shoulder_m) / m))),
                       cv2.LINE_AA)
@@ -204,9 +222,7 @@ class BirdsEyeMap:
         self.static = static
         # The whole track, small, for the corner.
         side = min(self.width, self.height) // 3
-        extent = (road.points.max(axis=0) - road.points.min(axis=0)).max() + 10.0
-        self.overview_scale = (side - 8) / extent
-        self.overview_origin = road.points.min(axis=0) - 5.0
+        self._overview_px, _ = _whole_track(road, side, margin_px=4)
         overview = self.overview = np.empty((side, side, 3), np.uint8)
         overview[:] = PANEL
         cv2.rectangle(overview, (0, 0), (side - 1, side - 1), BORDER, 1)
@@ -217,13 +233,6 @@ class BirdsEyeMap:
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         col = (xy[:, 0] - self.origin[0]) / self.m_per_px
         row = self._rows - 1 - (xy[:, 1] - self.origin[1]) / self.m_per_px
-        return np.round(np.column_stack([col, row])).astype(np.int32)
-
-    def _overview_px(self, xy: np.ndarray) -> np.ndarray:
-        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-        side = self.overview.shape[0] if self.overview is not None else 1
-        col = 4 + (xy[:, 0] - self.overview_origin[0]) * self.overview_scale
-        row = side - 4 - (xy[:, 1] - self.overview_origin[1]) * self.overview_scale
         return np.round(np.column_stack([col, row])).astype(np.int32)
 
     def draw(self, image: np.ndarray, view: StepView, trail: np.ndarray, vehicle: VehicleSpec) -> None:
@@ -262,19 +271,9 @@ class BirdsEyeMap:
 
     def draw_whole_track(self, image: np.ndarray, trail: np.ndarray, road) -> None:
         """The whole track with an episode's trail (for the episode card)."""
-        h, w = image.shape[:2]
         image[:] = PANEL
-        extent = (road.points.max(axis=0) - road.points.min(axis=0)).max() + 10.0
-        scale = (min(h, w) - 16) / extent
-        origin = road.points.min(axis=0) - 5.0
-
-        def px(xy):
-            xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-            return np.round(np.column_stack([8 + (xy[:, 0] - origin[0]) * scale,
-                                             h - 8 - (xy[:, 1] - origin[1]) * scale])).astype(np.int32)
-
-        s = np.append(np.arange(0.0, road.length_m, 1.0), road.length_m)
-        cv2.polylines(image, [px(road.position(s, 0.0))], road.closed, ASPHALT,
+        px, scale = _whole_track(road, min(image.shape[:2]), margin_px=8)
+        cv2.polylines(image, [px(road.position(_stations(road), 0.0))], road.closed, ASPHALT,
                       max(2, int(round(2 * road.half_width_m * scale))), cv2.LINE_AA)
         if len(trail) > 1:
             cv2.polylines(image, [px(trail)], False, TRAIL, 2, cv2.LINE_AA)
