@@ -1,7 +1,8 @@
 """What an agent decided, and how sure it was: the decision stage, exposed for a viewer.
 
 :func:`decide` acts like ``agent.predict(observation, deterministic=True)`` and hands back, beside the
-action, what the agent computed to choose it, from the same forward pass that chose it:
+action, what the agent computed to choose it, from the same forward pass that chose it (given a random
+generator, it acts like ``deterministic=False`` instead: the action is drawn as SB3 would draw it):
 
 - DQN: the Q-value of every action (the action is their argmax);
 - PPO with a continuous action: the Gaussian's mean and standard deviation (the action is the mean,
@@ -60,8 +61,13 @@ def _sb3_model(agent: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def decide(agent: Any, observation: np.ndarray) -> Decision:
-    """The deterministic action of ``agent`` for one env's ``observation``, with what it computed to choose it."""
+def decide(agent: Any, observation: np.ndarray, sample: np.random.Generator | None = None) -> Decision:
+    """The deterministic action of ``agent`` for one env's ``observation``, with what it computed to choose it.
+
+    With ``sample``, a learned agent's action is drawn instead, as ``predict(deterministic=False)`` draws it:
+    from PPO's categorical distribution, or DQN's ε-greedy choice at the model's ``exploration_rate``
+    (the Atari protocol plays both that way). The panel data stay those of the distribution it was drawn from.
+    """
     model, stacker = _sb3_model(agent)
     if model is None:
         return _scripted_decision(agent, observation)
@@ -74,7 +80,10 @@ def decide(agent: Any, observation: np.ndarray) -> Decision:
     with torch.no_grad():
         if hasattr(policy, "q_net"):  # DQN
             q_values = policy.q_net(tensor)[0].cpu().numpy()
-            return Decision(action=np.asarray(int(np.argmax(q_values))), kind=Q_VALUES, values=q_values,
+            action = int(np.argmax(q_values))
+            if sample is not None and sample.random() < float(getattr(model, "exploration_rate", 0.0)):
+                action = int(sample.integers(len(q_values)))
+            return Decision(action=np.asarray(action), kind=Q_VALUES, values=q_values,
                             agent_input=model_input if stacker is not None else None)
         distribution = policy.get_distribution(tensor).distribution
     from gymnasium import spaces
@@ -82,13 +91,18 @@ def decide(agent: Any, observation: np.ndarray) -> Decision:
     stacked_input = model_input if stacker is not None else None
     if isinstance(model.action_space, spaces.Discrete):
         probabilities = distribution.probs[0].cpu().numpy()
-        return Decision(action=np.asarray(int(np.argmax(probabilities))), kind=CATEGORICAL, values=probabilities,
+        if sample is None:
+            action = int(np.argmax(probabilities))
+        else:
+            action = int(sample.choice(len(probabilities), p=probabilities / probabilities.sum(dtype=np.float64)))
+        return Decision(action=np.asarray(action), kind=CATEGORICAL, values=probabilities,
                         agent_input=stacked_input)
     mean = distribution.mean[0].cpu().numpy()
     std = distribution.stddev[0].cpu().numpy()
     space = model.action_space
-    # As SB3's predict: the mode of the Gaussian, clipped to the box (no squashing in these presets).
-    action = np.clip(mean.reshape(space.shape), space.low, space.high).astype(space.dtype)
+    # As SB3's predict: the mode of the Gaussian (or a draw from it), clipped to the box (no squashing in these presets).
+    drawn = mean if sample is None else mean + std * sample.standard_normal(mean.shape)
+    action = np.clip(drawn.reshape(space.shape), space.low, space.high).astype(space.dtype)
     return Decision(action=action, kind=GAUSSIAN, mean=mean, std=std, agent_input=stacked_input)
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 FRAME_SKIP = 4
 FRAME_STACK = 4
@@ -73,10 +75,10 @@ def game_action_space(env_id: str):
     return space
 
 
-def _ale_kwargs(sticky_actions: bool) -> dict[str, Any]:
+def _ale_kwargs(sticky_actions: bool, max_frames: int = MAX_FRAMES_PER_EPISODE) -> dict[str, Any]:
     # frameskip=1: AtariWrapper skips frames itself (and max-pools the last two, which ALE's own skip does not).
     return {"frameskip": 1, "repeat_action_probability": STICKY_ACTION_PROBABILITY if sticky_actions else 0.0,
-            "full_action_space": False, "max_num_frames_per_episode": MAX_FRAMES_PER_EPISODE}
+            "full_action_space": False, "max_num_frames_per_episode": int(max_frames)}
 
 
 def _register_ale() -> None:
@@ -93,17 +95,21 @@ def _register_ale() -> None:
 def make_training_env(env_id: str, n_envs: int, seed: int, *, sticky_actions: bool = False, frame_stack: int = FRAME_STACK):
     """``n_envs`` copies of the game as DQN and PPO train on it: an SB3 ``VecEnv`` of stacked 84×84 frames
     (``(n_envs, 84, 84, frame_stack)`` uint8), an episode per life, rewards clipped to their sign."""
-    return _sb3_atari_env(env_id, n_envs, seed, sticky_actions, frame_stack)
+    return _sb3_atari_env(env_id, n_envs, seed, sticky_actions, frame_stack, MAX_FRAMES_PER_EPISODE)
 
 
-def make_evaluation_env(env_id: str, seed: int, *, sticky_actions: bool = False, frame_stack: int = FRAME_STACK):
+def make_evaluation_env(env_id: str, seed: int, *, sticky_actions: bool = False, frame_stack: int = FRAME_STACK,
+                        max_frames: int = MAX_FRAMES_PER_EPISODE):
     """One copy of the game as the standard protocol scores it: the same observations as training, but
     rewards unclipped and an episode that runs to game over (or the frame cap). The episode's raw score is
-    in the final step's ``info["episode"]["r"]`` (SB3's ``Monitor``, which sees the game's own rewards)."""
-    return _sb3_atari_env(env_id, 1, seed, sticky_actions, frame_stack, terminal_on_life_loss=False, clip_reward=False)
+    in the final step's ``info["episode"]["r"]`` (SB3's ``Monitor``, which sees the game's own rewards).
+    ``max_frames`` caps a game at fewer frames than the protocol's 108,000 (to watch a short part of one)."""
+    return _sb3_atari_env(env_id, 1, seed, sticky_actions, frame_stack, max_frames, terminal_on_life_loss=False,
+                          clip_reward=False)
 
 
-def _sb3_atari_env(env_id: str, n_envs: int, seed: int, sticky_actions: bool, frame_stack: int, **wrapper_kwargs: bool):
+def _sb3_atari_env(env_id: str, n_envs: int, seed: int, sticky_actions: bool, frame_stack: int, max_frames: int,
+                   **wrapper_kwargs: bool):
     """SB3's ``make_atari_env`` (``AtariWrapper``) with our protocol, frames stacked by ``VecFrameStack``."""
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack
@@ -113,21 +119,29 @@ def _sb3_atari_env(env_id: str, n_envs: int, seed: int, sticky_actions: bool, fr
     check_game(env_id)
     _register_ale()
     with quiet_c_output(1, 2):
-        venv = make_atari_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=_ale_kwargs(sticky_actions),
+        venv = make_atari_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=_ale_kwargs(sticky_actions, max_frames),
                               wrapper_kwargs={"noop_max": NOOP_MAX, "frame_skip": FRAME_SKIP, **wrapper_kwargs})
     return VecFrameStack(venv, frame_stack)
 
 
-def evaluate_game(agent: Any, env_id: str, episodes: int, seed: int, *, deterministic: bool = True,
-                  sticky_actions: bool = False) -> list[dict[str, Any]]:
+def evaluate_game(agent: Any, env_id: str, episodes: int, seed: int, *, deterministic: bool = False,
+                  sticky_actions: bool = False, should_stop: Callable[[], bool] | None = None) -> list[dict[str, Any]] | None:
     """``episodes`` games played to the end by ``agent`` (anything with SB3's ``predict``), the first from
     reset seed ``seed``: each episode's raw ``score``, its ``human_normalized_score``, its ``frames`` and
-    whether the frame cap cut it short (``truncated``)."""
+    whether the frame cap cut it short (``truncated``).
+
+    The actions are sampled (``deterministic=False``), as rl-baselines3-zoo plays Atari games for its
+    published scores: PPO draws from its policy, DQN is ε-greedy at its final exploration rate. A greedy
+    policy can stall a game for good (Breakout waits for FIRE after each lost life) until the frame cap.
+    ``should_stop`` is asked at every step, since a game can last minutes: when it answers True the
+    games are abandoned and the result is None."""
     venv = make_evaluation_env(env_id, seed, sticky_actions=sticky_actions)
     results = []
     try:
         observation = venv.reset()
         while len(results) < episodes:
+            if should_stop is not None and should_stop():
+                return None
             action, _ = agent.predict(observation, deterministic=deterministic)
             observation, _, dones, infos = venv.step(action)
             if dones[0] and "episode" in infos[0]:  # game over or the frame cap, not a lost life
@@ -139,6 +153,49 @@ def evaluate_game(agent: Any, env_id: str, episodes: int, seed: int, *, determin
     finally:
         venv.close()
     return results
+
+
+ATARI_FRAMES_PER_S = 60  # the console's frame rate
+
+
+class AtariGame:
+    """One game as :func:`make_evaluation_env` plays it, with what a viewer shows beside the agent's input:
+    the console's screen in colour and the names of the actions. An agent decides every ``FRAME_SKIP``
+    frames, so ``decision_dt_s`` of game time (1/15 s) passes between two decisions.
+
+    :param env_id: the game's ALE id.
+    :param sticky_actions: the v5 protocol's sticky actions (see the module's docstring).
+    :param max_frames: the frame cap of a game (the protocol's by default).
+    """
+
+    decision_dt_s = FRAME_SKIP / ATARI_FRAMES_PER_S
+
+    def __init__(self, env_id: str, *, sticky_actions: bool = False, seed: int = 0,
+                 max_frames: int = MAX_FRAMES_PER_EPISODE) -> None:
+        self.env_id = check_game(env_id)
+        self.sticky_actions = bool(sticky_actions)
+        self.max_frames = int(max_frames)
+        self.venv = make_evaluation_env(env_id, seed, sticky_actions=sticky_actions, max_frames=max_frames)
+        self.action_space = self.venv.action_space
+        self._ale_env = self.venv.unwrapped.envs[0].unwrapped
+        self.action_names: list[str] = list(self._ale_env.get_action_meanings())
+
+    def reset(self, seed: int):
+        """The first stacked observation of a game started from reset seed ``seed`` (shape ``(1, 84, 84, 4)``)."""
+        self.venv.seed(int(seed))
+        return self.venv.reset()
+
+    def step(self, action: int):
+        """The VecEnv's step for one action: ``(observation, reward, done, info)`` of the single game."""
+        observation, rewards, dones, infos = self.venv.step(np.asarray([int(action)]))
+        return observation, float(rewards[0]), bool(dones[0]), infos[0]
+
+    def screen(self) -> np.ndarray:
+        """The console's screen now, ``(210, 160, 3)`` RGB uint8."""
+        return self._ale_env.ale.getScreenRGB()
+
+    def close(self) -> None:
+        self.venv.close()
 
 
 VEC_ENVS = ("default", "envpool")

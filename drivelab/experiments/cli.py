@@ -84,8 +84,9 @@ def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         print("  ".join(text.rjust(width) for text, width in zip(line, widths)))
 
 
-def _drive_agent(args: argparse.Namespace):
-    """The agent ``drive`` runs and the env it runs in: a scripted agent, or a trained one from its run directory."""
+def _drive_agent(args: argparse.Namespace, loaded: tuple[Any, dict[str, Any]] | None = None):
+    """The agent ``drive`` runs and the env it runs in: a scripted agent, or a trained one from its run
+    directory (``loaded``: its model and config, when the caller has loaded them already)."""
     from drivelab.agents.factory import RandomAgent
 
     options = _env_options(args.option)
@@ -110,15 +111,17 @@ def _drive_agent(args: argparse.Namespace):
         return agent, env, label, env.unwrapped.action_mode.name
     from drivelab.experiments.trial import load_trained_agent
 
-    try:
-        model, trial = load_trained_agent(Path(args.agent))
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    if loaded is None:
+        try:
+            loaded = load_trained_agent(Path(args.agent))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    model, trial = loaded
     from drivelab.envs.atari import is_atari
 
     if is_atari(trial["env_id"]):
-        raise UsageError(f"{args.agent} plays {trial['env_id']}: drive and watch take DriveLab's driving worlds; "
-                         f"Atari runs are evaluated by their trials (see evaluations.csv, drivelab compare)")
+        raise UsageError(f"{args.agent} plays {trial['env_id']}: drive takes DriveLab's driving worlds; "
+                         f"watch the game with drivelab watch --agent {args.agent}")
     if args.action and args.action != trial["action"]:
         raise UsageError(f"{args.agent} was trained with action {trial['action']!r}; drop --action or give that one")
     trained_on = trial["env_options"].get("observation", "state")
@@ -487,7 +490,9 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     """The env an agent drives in and what it reads, as ``drive`` and ``watch`` take them (see :func:`_drive_agent`)."""
-    parser.add_argument("--env", default="DriveLab/LaneKeep-v0", help="environment id for scripted agents (default: %(default)s)")
+    parser.add_argument("--env", default="DriveLab/LaneKeep-v0",
+                        help="environment id for scripted agents; watch also takes an Atari game (ALE/Pong-v5) for random, "
+                             "which plays the game of an Atari run watched beside it (default: %(default)s)")
     parser.add_argument("--action", help="action mode: direct, steer or steer_discrete (default: steer; a trained agent's own)")
     parser.add_argument("--tracker", default="pid", help="the rule-based driver's lateral tracker: pid, stanley or pure_pursuit (default: %(default)s)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="env option, repeatable (e.g. target_speed_mps=12)")

@@ -16,6 +16,11 @@ A config names an env, one or more agents, seeds, a budget and an evaluation pro
 dashboard into the run directory's ``videos/`` each time training passes another multiple of N, and
 the final model at the end (see :mod:`drivelab.experiments.trial`).
 
+``checkpoint_replay_buffer: false`` leaves DQN's replay buffer out of its checkpoints, for buffers too
+large to write every ``checkpoint_every_steps`` (a 1M-frame Atari buffer holds about 28 GB). A trial
+resumed from such a checkpoint starts with an empty buffer and collects transitions again before it
+learns (see :func:`drivelab.experiments.trial.refill_steps`).
+
 Any mistake (an unknown key, a wrong type, an unknown algorithm or env, a negative budget) is a
 :class:`ConfigError` with one line naming the field and what is allowed.
 """
@@ -109,6 +114,8 @@ class ExperimentConfig(_Strict):
     budget_steps: int = Field(gt=0, description="env steps of training per trial (PPO rounds up to whole rollouts)")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint_every_steps: int = Field(default=10_000, gt=0)
+    checkpoint_replay_buffer: bool = Field(
+        default=True, description="keep DQN's replay buffer in its checkpoints; false: a resumed DQN refills it before learning")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -250,8 +257,6 @@ def _check_atari(config: ExperimentConfig, source: str) -> None:
         check_game(config.env.id)
     except ValueError as error:
         raise ConfigError(f"{source}: env.id: {error}") from None
-    if config.evaluation.video_every_steps is not None:
-        raise ConfigError(f"{source}: evaluation.video_every_steps: videos of Atari games are not drawn yet; remove it")
     for index, agent in enumerate(config.agents):
         where = f"{source}: agents.{index} ({agent.name})"
         options = {**config.env.options, **agent.env_options}
@@ -320,6 +325,8 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
         # video_every_steps only when set: run directories made before it existed keep the same config
         "evaluation": config.evaluation.model_dump(exclude_none=True),
         "checkpoint_every_steps": config.checkpoint_every_steps,
+        # only when off: run directories made before it existed keep the same config
+        **({} if config.checkpoint_replay_buffer else {"checkpoint_replay_buffer": False}),
         "tracking": config.tracking.model_dump(),
         "device": config.device,
     }

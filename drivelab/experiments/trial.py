@@ -126,14 +126,14 @@ def write_status(run_dir: Path, status: dict[str, Any]) -> None:
 
 # -- checkpoints -------------------------------------------------------------------------------
 
-def save_checkpoint(model, run_dir: Path, extra: dict[str, Any]) -> Path:
-    """Model (with optimizer state), replay buffer when there is one, and the step counter."""
+def save_checkpoint(model, run_dir: Path, extra: dict[str, Any], replay_buffer: bool = True) -> Path:
+    """Model (with optimizer state), replay buffer when there is one (and ``replay_buffer``), and the step counter."""
     checkpoints = run_dir / CHECKPOINTS
     checkpoints.mkdir(exist_ok=True)
     steps = int(model.num_timesteps)
     staging = Path(tempfile.mkdtemp(dir=checkpoints, prefix=".staging-"))
     model.save(staging / "model.zip")
-    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+    if replay_buffer and getattr(model, "replay_buffer", None) is not None:
         model.save_replay_buffer(staging / "replay_buffer.pkl")
     (staging / "state.json").write_text(json.dumps({"env_steps": steps, **extra}))
     final = checkpoints / f"step-{steps:09d}"
@@ -145,6 +145,13 @@ def save_checkpoint(model, run_dir: Path, extra: dict[str, Any]) -> Path:
         if old.is_dir() and old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def refill_steps(hyperparams: dict[str, Any]) -> int:
+    """Env steps a DQN resumed without its replay buffer collects before it learns again: as many as
+    it collected before its first update (``learning_starts``, SB3's default 100), but no more than the
+    buffer holds."""
+    return min(int(hyperparams.get("learning_starts", 100)), int(hyperparams.get("buffer_size", 1_000_000)))
 
 
 def _size_bytes(folder: Path) -> int:
@@ -218,6 +225,20 @@ def _stop_between_steps(env, should_stop: Callable[[], bool]):
     return StopBetweenSteps(env)
 
 
+def _stoppable_game(env_id: str, should_stop: Callable[[], bool], **options: Any):
+    """An Atari game (:class:`~drivelab.envs.atari.AtariGame`) raising :class:`_FilmingStopped` before a step
+    once ``should_stop()``, as :func:`_stop_between_steps` does for a driving env."""
+    from drivelab.envs.atari import AtariGame
+
+    class StoppableGame(AtariGame):
+        def step(self, action: int):
+            if should_stop():
+                raise _FilmingStopped()
+            return super().step(action)
+
+    return StoppableGame(env_id, **options)
+
+
 class Recorder:
     """Evaluates an agent and records the result: CSV rows and W&B, and, with ``evaluation.video_every_steps``
     (V), evaluation videos.
@@ -232,7 +253,9 @@ class Recorder:
     frames are its steps and then 2 s of the metrics card. A video whose file exists is never filmed
     again (a resumed trial keeps its videos); a stop request ends the episode at the next env step and
     leaves no file (the video is written under a hidden temporary name and renamed when complete).
-    The video goes to W&B as ``eval/video`` at ``S``.
+    The video goes to W&B as ``eval/video`` at ``S``. An Atari trial films one whole game on the game's
+    dashboard (:mod:`drivelab.viewer.atari`), from the evaluation's first start seed with the actions drawn
+    as evaluation draws them: a game like the recorded ones, not a replay of one of them.
     """
 
     def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, started: float,
@@ -269,7 +292,7 @@ class Recorder:
             or during the video.
         """
         if self.atari:
-            return self._evaluate_games(agent, env_steps, record_as)
+            return self._evaluate_games(agent, env_steps, record_as, final)
         from drivelab.agents.factory import single_env_agent
 
         agent = single_env_agent(agent, self.trial["hyperparams"])
@@ -302,7 +325,8 @@ class Recorder:
             self.tracker.log_evaluation(steps, summary)
         self.last = summary
 
-    def _evaluate_games(self, agent, env_steps: int, record_as: tuple[int, ...] | None) -> list[dict[str, Any]] | None:
+    def _evaluate_games(self, agent, env_steps: int, record_as: tuple[int, ...] | None,
+                        final: bool) -> list[dict[str, Any]] | None:
         """An Atari evaluation by the standard protocol: ``episodes`` whole games (raw score, to game over), the
         first from reset seed ``first_track_seed``; the agent sees the frames stacked by the env, as in training."""
         from drivelab.envs.atari import evaluate_game
@@ -312,10 +336,20 @@ class Recorder:
         evaluation, options = self.trial["evaluation"], self.trial["env_options"]
         begin = time.perf_counter()
         games = evaluate_game(agent, self.trial["env_id"], evaluation["episodes"], evaluation["first_track_seed"],
-                              sticky_actions=bool(options.get("sticky_actions", False)))
+                              sticky_actions=bool(options.get("sticky_actions", False)), should_stop=self.should_stop)
         self.seconds_evaluating += time.perf_counter() - begin
+        if games is None:
+            return None
+        video_steps = max(record_as or (env_steps,))
+        filmed = None
+        if self.video_due(video_steps, final):
+            filmed = self._film(agent, video_steps)
+            if filmed is None:
+                return None
         rows = [{"seed": evaluation["first_track_seed"], **game} for game in games]
         self._record(rows, summarize_games(games), record_as or (env_steps,), GAME_CSV_COLUMNS)
+        if filmed is not None:
+            self.tracker.log_video(video_steps, *filmed)
         return games
 
     def video_due(self, env_steps: int, final: bool = False) -> bool:
@@ -333,14 +367,14 @@ class Recorder:
 
         if not self.video_due(env_steps, final=True):
             return True
-        filmed = self._film(single_env_agent(agent, self.trial["hyperparams"]), env_steps)
+        filmed = self._film(agent if self.atari else single_env_agent(agent, self.trial["hyperparams"]), env_steps)
         if filmed is None:
             return False
         self.tracker.log_video(env_steps, *filmed)
         return True
 
     def _film(self, agent, env_steps: int) -> tuple[Path, str] | None:
-        """Film the first evaluation track into ``videos/``: (the video, its caption), or None when stopped."""
+        """Film the first evaluation track (or game) into ``videos/``: (the video, its caption), or None when stopped."""
         from drivelab.viewer.watch import record_episode
 
         path = video_path(self.run_dir, env_steps)
@@ -348,16 +382,29 @@ class Recorder:
         track_seed = self.track_seeds[0]
         label = f"{self.trial['agent']} seed {self.trial['seed']} at {env_steps:,} env steps"
         begin = time.perf_counter()
+        game = None
         try:
-            # reset seed = track seed, as evaluate() drives it
-            episode = record_episode(agent, _stop_between_steps(self.env, self.should_stop), path, label=label,
-                                     seed=track_seed, track_seed=track_seed)
+            if self.atari:
+                # A game from the evaluation's first start seed, its actions drawn as evaluation draws them.
+                game = _stoppable_game(self.trial["env_id"], self.should_stop,
+                                      sticky_actions=bool(self.trial["env_options"].get("sticky_actions", False)))
+                episode = record_episode(agent, game, path, label=label, seed=track_seed)
+            else:
+                # reset seed = track seed, as evaluate() drives it
+                episode = record_episode(agent, _stop_between_steps(self.env, self.should_stop), path, label=label,
+                                         seed=track_seed, track_seed=track_seed)
         except _FilmingStopped:
             return None
         finally:
             self.seconds_filming += time.perf_counter() - begin
-        caption = (f"{label}, evaluation track {track_seed}: route completion {episode['route_completion']:.3f}, "
-                   f"lateral error RMS {episode['lateral_error_rms']:.3f} m, return {episode['return']:.2f}")
+            if game is not None:
+                game.close()
+        if self.atari:
+            caption = (f"{label}, a game from start seed {track_seed}: score {episode['score']:.0f} "
+                       f"(human-normalised {episode['human_normalized_score']:.3f}), {episode['frames']:,} frames")
+        else:
+            caption = (f"{label}, evaluation track {track_seed}: route completion {episode['route_completion']:.3f}, "
+                       f"lateral error RMS {episode['lateral_error_rms']:.3f} m, return {episode['return']:.2f}")
         return path, caption
 
     def close(self) -> None:
@@ -418,7 +465,8 @@ def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, nex
                     self.next_eval += every_eval
             if steps >= self.next_checkpoint:
                 begin = time.perf_counter()
-                path = save_checkpoint(self.model, run_dir, {"next_eval": self.next_eval})
+                path = save_checkpoint(self.model, run_dir, {"next_eval": self.next_eval},
+                                       replay_buffer=trial.get("checkpoint_replay_buffer", True))
                 recorder.checkpoint_times.append((time.perf_counter() - begin, _size_bytes(path)))
                 while self.next_checkpoint <= steps:
                     self.next_checkpoint += every_checkpoint
@@ -555,12 +603,12 @@ def _finish_quietly(tracker, exit_code: int) -> None:
         pass
 
 
-def _stop_here(model, run_dir: Path, next_eval: int | None, owner: TrialOwnership):
+def _stop_here(model, run_dir: Path, next_eval: int | None, owner: TrialOwnership, replay_buffer: bool = True):
     """End the trial where a stop request found it: checkpoint (a learning trial), then raise."""
     if owner.lost:
         raise TrialOwnershipLost(run_dir, owner.lost_to)
     if model is not None:
-        save_checkpoint(model, run_dir, {"next_eval": next_eval})
+        save_checkpoint(model, run_dir, {"next_eval": next_eval}, replay_buffer)
         raise TrialInterrupted(f"stopped at {int(model.num_timesteps)} env steps")
     raise TrialInterrupted("stopped during the evaluation")
 
@@ -591,12 +639,18 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
     tensorboard = str(run_dir / "tensorboard") if trial["tracking"]["tensorboard"] else None
     checkpoint = latest_checkpoint(run_dir)
     every_eval, every_checkpoint = trial["evaluation"]["every_steps"], trial["checkpoint_every_steps"]
+    keep_buffer = trial.get("checkpoint_replay_buffer", True)
     if checkpoint is not None:
         # Our own checkpoint, written by this code into this run directory: trusted.
         model = load_model(trial["algo"], checkpoint / "model.zip", env=venv, device=trial["device"])
         if (checkpoint / "replay_buffer.pkl").is_file():
             model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
             status["replay_buffer_size_at_resume"] = int(model.replay_buffer.size())
+        elif getattr(model, "replay_buffer", None) is not None:
+            # Checkpointed without its buffer: learning waits until the buffer holds transitions again.
+            model.learning_starts = int(model.num_timesteps) + refill_steps(trial["hyperparams"])
+            status["replay_buffer_size_at_resume"] = 0
+            status["learning_resumes_at_env_steps"] = model.learning_starts
         if tensorboard:
             model.tensorboard_log = tensorboard
         state = json.loads((checkpoint / "state.json").read_text())
@@ -615,7 +669,7 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
     if next_eval <= steps:
         # Due now: a fresh model's evaluation at step 0, or one that a stop cut short.
         if recorder.evaluate(model, steps) is None:
-            _stop_here(model, run_dir, next_eval, owner)
+            _stop_here(model, run_dir, next_eval, owner, keep_buffer)
         while next_eval <= steps:
             next_eval += every_eval
     next_checkpoint = (steps // every_checkpoint + 1) * every_checkpoint
@@ -631,7 +685,7 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
     learn_seconds = time.perf_counter() - begin
     if recorder.should_stop():
         model.num_timesteps, resume_eval = schedule.resume_point()
-        _stop_here(model, run_dir, resume_eval, owner)
+        _stop_here(model, run_dir, resume_eval, owner, keep_buffer)
     final_steps = int(model.num_timesteps)
     if _last_evaluated_steps(run_dir) == final_steps:
         # Evaluated at the last step already: during learn, or by an attempt that stopped after it (whose rows
@@ -639,9 +693,9 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
         if recorder.last is None:
             recorder.last = _evaluation_summary_at(run_dir, final_steps)
         if not recorder.film_final(model, final_steps):
-            _stop_here(model, run_dir, schedule.next_eval, owner)
+            _stop_here(model, run_dir, schedule.next_eval, owner, keep_buffer)
     elif recorder.evaluate(model, final_steps, final=True) is None:
-        _stop_here(model, run_dir, schedule.next_eval, owner)
+        _stop_here(model, run_dir, schedule.next_eval, owner, keep_buffer)
     model_path = run_dir / MODEL_FILE
     staging = run_dir / ".model.staging.zip"
     model.save(staging)

@@ -12,6 +12,7 @@ import argparse
 import copy
 import json
 import sys
+from pathlib import Path
 
 DEFAULT_VIDEO = "rollout.mp4"
 MAX_AGENTS = 4
@@ -23,8 +24,84 @@ def _usage_error(message: str) -> Exception:
     return UsageError(message.splitlines()[0] if message else message)
 
 
+def _watched_agent(args: argparse.Namespace, spec: str):
+    """The agent ``spec`` (rule_based, random or a run directory) and the world it is watched in."""
+    from drivelab.envs.atari import is_atari
+    from drivelab.experiments.cli import UsageError, _drive_agent
+    from drivelab.viewer.watch import WatchedAgent
+
+    loaded = None
+    if spec not in ("rule_based", "random"):
+        from drivelab.experiments.trial import load_trained_agent
+
+        try:
+            loaded = load_trained_agent(Path(spec))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    if is_atari(loaded[1]["env_id"] if loaded is not None else args.env):
+        return _game_agent(args, spec, loaded)
+    one = copy.copy(args)
+    one.agent, one.render, one.first_track_seed = spec, None, None
+    agent, env, label, _ = _drive_agent(one, loaded)
+    return WatchedAgent(label, agent, env)
+
+
+def _beside_a_game(args: argparse.Namespace, watched: list) -> argparse.Namespace:
+    """``args``, with ``--env`` set to the game of an Atari run given before, when it was left at its default:
+    the random agent beside an Atari run plays that run's game."""
+    from drivelab.envs import LANEKEEP_ID
+    from drivelab.envs.atari import AtariGame
+
+    games = [agent.env.env_id for agent in watched if isinstance(agent.env, AtariGame)]
+    if not games or args.env != LANEKEEP_ID:  # add_env_arguments' default
+        return args
+    beside = copy.copy(args)
+    beside.env = games[0]
+    return beside
+
+
+def _game_agent(args: argparse.Namespace, spec: str, loaded):
+    """An agent playing an Atari game: a trained run's model, or the random agent on ``--env``'s game."""
+    from drivelab.agents.factory import RandomAgent
+    from drivelab.agents.pixels import FrameStackingAgent
+    from drivelab.envs.atari import MAX_FRAMES_PER_EPISODE, AtariGame, check_game
+    from drivelab.experiments.cli import _env_options
+    from drivelab.viewer.watch import WatchedAgent
+
+    if spec == "rule_based":
+        raise _usage_error("--agent rule_based drives DriveLab's worlds; an Atari game takes random or a run directory")
+    if args.track_seed is not None:
+        raise _usage_error("--track-seed is for driving worlds; an Atari game has no tracks (--seed picks its start)")
+    for flag, value in (("--action", args.action), ("--observation", args.observation),
+                        ("--perception-model", args.perception_model)):
+        if value is not None:
+            raise _usage_error(f"{flag} is for driving worlds; an Atari game plays its own actions and frames")
+    options = _env_options(args.option)
+    for key, value in options.items():
+        allowed = {"sticky_actions": isinstance(value, bool),
+                   "max_episode_frames": type(value) is int and 1 <= value <= MAX_FRAMES_PER_EPISODE}
+        if not allowed.get(key, False):
+            raise _usage_error(f"--option {key}={value}: an Atari game takes sticky_actions=true|false and "
+                               f"max_episode_frames=1..{MAX_FRAMES_PER_EPISODE}")
+    max_frames = options.get("max_episode_frames", MAX_FRAMES_PER_EPISODE)
+    if loaded is None:
+        try:
+            env_id = check_game(args.env)
+        except ValueError as error:
+            raise _usage_error(f"--env: {error}") from None
+        game = AtariGame(env_id, sticky_actions=options.get("sticky_actions", False), seed=args.seed, max_frames=max_frames)
+        return WatchedAgent("random agent", RandomAgent(game.action_space, args.seed), game)
+    model, trial = loaded
+    # The game stacks its frames itself (as evaluation does): the model, not a stacking agent around it.
+    agent = model.model if isinstance(model, FrameStackingAgent) else model
+    sticky = options.get("sticky_actions", bool(trial["env_options"].get("sticky_actions", False)))
+    game = AtariGame(trial["env_id"], sticky_actions=sticky, seed=args.seed, max_frames=max_frames)
+    return WatchedAgent(f"{trial['algo']} from {spec}", agent, game)
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
-    from drivelab.experiments.cli import _drive_agent, _json_ready
+    from drivelab.envs.atari import AtariGame
+    from drivelab.experiments.cli import _json_ready
 
     specs = args.agent or ["rule_based"]
     if len(specs) > MAX_AGENTS:
@@ -37,7 +114,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise _usage_error(f"--track-seed must be >= 0, got {args.track_seed}")
     from drivelab.viewer.pacing import check_speed
     from drivelab.viewer.video import LiveWindow, VideoFile, check_display, check_video_path
-    from drivelab.viewer.watch import WatchedAgent, check_size, frame_period_s, watch
+    from drivelab.viewer.watch import check_size, frame_period_s, watch
 
     try:
         size = check_size(args.size)
@@ -52,10 +129,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     watched, wall_s = [], []
     try:
         for spec in specs:
-            one = copy.copy(args)
-            one.agent, one.render, one.first_track_seed = spec, None, None
-            agent, env, label, _ = _drive_agent(one)
-            watched.append(WatchedAgent(label, agent, env))
+            watched.append(_watched_agent(_beside_a_game(args, watched), spec))
+        if len({isinstance(agent.env, AtariGame) for agent in watched}) > 1:
+            raise _usage_error("--agent: an Atari run and a driving agent cannot be watched side by side; give one kind")
         fps = 1.0 / frame_period_s(watched)
         window = None
         if args.live:
@@ -92,8 +168,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     for agent in watched:
         print(agent.label)
-        _print_table(agent.episodes, ("seed", "track_seed", "return", "route_completion", "lateral_error_rms",
-                                      "off_road", "mean_speed"))
+        if isinstance(agent.env, AtariGame):
+            _print_table(agent.episodes, ("seed", "score", "human_normalized_score", "frames", "truncated"))
+        else:
+            _print_table(agent.episodes, ("seed", "track_seed", "return", "route_completion", "lateral_error_rms",
+                                          "off_road", "mean_speed"))
     if path is not None:
         print(f"video: {path.resolve()}")
     return 0
@@ -103,7 +182,7 @@ def add_watch_command(commands) -> None:
     from drivelab.experiments.cli import add_env_arguments
 
     watch = commands.add_parser(
-        "watch", help="agents driving on the pipeline dashboard, to a video (mp4, gif) or a live window")
+        "watch", help="agents driving on the pipeline dashboard, or playing an Atari game, to a video (mp4, gif) or a live window")
     watch.add_argument("--agent", action="append", metavar="AGENT",
                        help="rule_based, random, or a trial's run directory (load only runs you trust); give it twice "
                             "to watch two agents side by side on the same tracks (default: rule_based)")

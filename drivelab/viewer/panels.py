@@ -13,8 +13,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from drivelab.agents.decisions import CATEGORICAL, GAUSSIAN, Q_VALUES, RULE_BASED
-from drivelab.envs.camera import CAMERA_MOUNTS, Box3D, CameraMount, CameraSpec, Palette, RoadCamera, camera_pose
+from drivelab.agents.decisions import CATEGORICAL, GAUSSIAN, Q_VALUES, RANDOM, RULE_BASED
+from drivelab.envs.camera import Box3D, CameraMount, CameraSpec, Palette, RoadCamera, camera_pose
 from drivelab.envs.vehicle import BODY_VISUAL_WIDTH_M, TYRE, WHEEL_VISUAL_OUTBOARD_M, VehicleSpec
 from drivelab.viewer.probe import StepView
 
@@ -397,21 +397,27 @@ def draw_decision(image: np.ndarray, view: StepView) -> None:
     h, w = image.shape[:2]
     decision = view.decision
     labels = view.action_labels
-    if decision.kind in (Q_VALUES, CATEGORICAL):
+    uniform = decision.kind == RANDOM and np.asarray(decision.action).dtype.kind in "iu" and len(labels) > 1
+    if decision.kind in (Q_VALUES, CATEGORICAL) or uniform:
         chosen = int(np.asarray(decision.action).reshape(-1)[0])
-        values = np.asarray(decision.values, dtype=float)
-        panel_frame(image, "decision: DQN Q-values" if decision.kind == Q_VALUES else "decision: action probabilities")
+        # The random agent's choice is uniform over the discrete actions: those are its probabilities.
+        values = np.full(len(labels), 1.0 / len(labels)) if uniform else np.asarray(decision.values, dtype=float)
+        panel_frame(image, {Q_VALUES: "decision: DQN Q-values", CATEGORICAL: "decision: action probabilities"}.get(
+            decision.kind, "decision: random agent (uniform over the actions)"))
         low, high = float(values.min()), float(values.max())
         spread = max(high - low, 1e-6)
         row_h = max(10, min(24, (h - 40) // len(values)))
+        names = [labels[i] if i < len(labels) else str(i) for i in range(len(values))]
+        # Room for the longest name (an Atari game's "UPRIGHTFIRE"); steering levels fit the narrowest column.
+        bar_x = max(60, 14 + max(cv2.getTextSize(name, FONT, 0.38, 1)[0][0] for name in names))
         for i, value in enumerate(values):
             y = 30 + i * row_h
             color = ACCENT if i == chosen else COMMAND
-            label = labels[i] if i < len(labels) else str(i)
-            text(image, label, 8, y + row_h - 6, color if i == chosen else TEXT, 0.38)
-            fraction = value if decision.kind == CATEGORICAL else 0.1 + 0.9 * (value - low) / spread
-            hbar(image, 60, y + 2, w - 60 - 70, row_h - 5, fraction, color)
-            text(image, f"{value:.3f}" if decision.kind == CATEGORICAL else f"{value:+.2f}", w - 64, y + row_h - 6, DIM, 0.38)
+            text(image, names[i], 8, y + row_h - 6, color if i == chosen else TEXT, 0.38)
+            probability = decision.kind != Q_VALUES
+            fraction = value if probability else 0.1 + 0.9 * (value - low) / spread
+            hbar(image, bar_x, y + 2, w - bar_x - 70, row_h - 5, fraction, color)
+            text(image, f"{value:.3f}" if probability else f"{value:+.2f}", w - 64, y + row_h - 6, DIM, 0.38)
         return
     if decision.kind == GAUSSIAN:
         panel_frame(image, "decision: PPO Gaussian (mean ± std)")
@@ -435,7 +441,8 @@ def draw_decision(image: np.ndarray, view: StepView) -> None:
             y += 58
         text(image, "box: ±1 std, band: ±2 std, amber: action", 8, h - 10, DIM, 0.36)
         return
-    action = np.asarray(decision.action, dtype=float).reshape(-1)
+    chosen = np.asarray(decision.action)
+    action = chosen.astype(float).reshape(-1)
     if decision.kind == RULE_BASED:
         panel_frame(image, "decision: rule-based driver (tracker terms)")
         terms = {name: value for name, value in decision.terms.items() if not name.startswith("k_")}
@@ -448,6 +455,10 @@ def draw_decision(image: np.ndarray, view: StepView) -> None:
     else:
         panel_frame(image, f"decision: {decision.kind} agent")
         y = 38
+    if chosen.dtype.kind in "iu" and action.size == 1:  # a discrete action: its name, not an axis
+        index = int(action[0])
+        text(image, f"action {labels[index] if index < len(labels) else index} (#{index})", 8, min(y + 16, h - 8), ACCENT, NORMAL)
+        return
     for i, value in enumerate(action):
         label = labels[i] if i < len(labels) else f"a{i}"
         text(image, f"action {label}: {value:+.3f}", 8, min(y + 16 + 18 * i, h - 8), ACCENT, NORMAL)

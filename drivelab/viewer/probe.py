@@ -15,6 +15,8 @@ import numpy as np
 
 from drivelab.agents.decisions import Decision, decide
 
+EPISODE_METRICS = ("route_completion", "lateral_error_rms", "off_road", "mean_speed", "episode_time_s", "track_seed")
+
 
 @dataclass
 class StepView:
@@ -124,6 +126,10 @@ class EpisodeProbe:
         if perceived is not None:
             perceived()
         self.episode_return, self.steps, self.done = 0.0, 0, False
+
+    def episode_metrics(self) -> dict[str, Any]:
+        """The finished episode's metrics from its final ``info`` (those a drive reports), and its track."""
+        return {key: self.last_info[key] for key in EPISODE_METRICS if key in self.last_info}
 
     def step(self) -> StepView:
         """One decision and the physics behind it; what every stage computed for it."""

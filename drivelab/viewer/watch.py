@@ -22,7 +22,6 @@ from drivelab.viewer.probe import EpisodeProbe
 from drivelab.viewer.video import LiveWindow, VideoFile, WindowClosed
 
 CARD_S = 2.0
-EPISODE_METRICS = ("route_completion", "lateral_error_rms", "off_road", "mean_speed", "episode_time_s", "track_seed")
 
 
 @dataclass
@@ -59,9 +58,10 @@ def watch(agents: list[WatchedAgent], *, episodes: int = 1, seed: int = 0, track
     episode's wall time, from its first step to its last frame (the card not included), is appended to
     ``episode_wall_s`` when one is given.
     """
-    dashboards = [Dashboard(agent.label, size) for agent in agents]
-    probes = [EpisodeProbe(agent.agent, agent.env) for agent in agents]
-    periods = [agent.env.unwrapped.decision_dt_s for agent in agents]
+    viewers = [_viewer(agent, size) for agent in agents]
+    probes = [probe for probe, _ in viewers]
+    dashboards = [dashboard for _, dashboard in viewers]
+    periods = [decision_period_s(agent.env) for agent in agents]
     period_s = frame_period_s(agents)
     pacer = RealTimePacer(period_s, speed)
     card_frames = int(round(CARD_S / period_s))
@@ -95,9 +95,8 @@ def watch(agents: list[WatchedAgent], *, episodes: int = 1, seed: int = 0, track
             if episode_wall_s is not None:
                 episode_wall_s.append(time.monotonic() - started)
             for probe, agent in zip(probes, agents):
-                info = probe.last_info
-                agent.episodes.append({"seed": episode_seed, "return": probe.episode_return,
-                                       **{key: info[key] for key in EPISODE_METRICS if key in info}})
+                agent.episodes.append({"seed": episode_seed, "return": probe.episode_return, "steps": probe.steps,
+                                       **probe.episode_metrics()})
             card = _stack([dashboard.card(agent.episodes[-1]) for dashboard, agent in zip(dashboards, agents)])
             if video is not None:
                 for _ in range(card_frames):
@@ -121,7 +120,25 @@ def watch(agents: list[WatchedAgent], *, episodes: int = 1, seed: int = 0, track
 
 def frame_period_s(agents: list[WatchedAgent]) -> float:
     """One frame per decision step of the agent that decides most often (the video plays at real time)."""
-    return min(agent.env.unwrapped.decision_dt_s for agent in agents)
+    return min(decision_period_s(agent.env) for agent in agents)
+
+
+def decision_period_s(env) -> float:
+    """Simulated (or game) time between two decisions in ``env``: a driving world's or an Atari game's."""
+    from drivelab.envs.atari import AtariGame
+
+    return env.decision_dt_s if isinstance(env, AtariGame) else env.unwrapped.decision_dt_s
+
+
+def _viewer(agent: WatchedAgent, size: tuple[int, int]):
+    """The probe that steps ``agent``'s env and the dashboard that draws it: a driving world's, or a game's."""
+    from drivelab.envs.atari import AtariGame
+
+    if isinstance(agent.env, AtariGame):
+        from drivelab.viewer.atari import GameDashboard, GameProbe
+
+        return GameProbe(agent.agent, agent.env), GameDashboard(agent.label, size)
+    return EpisodeProbe(agent.agent, agent.env), Dashboard(agent.label, size)
 
 
 def _stack(frames: list[np.ndarray]) -> np.ndarray:
@@ -134,7 +151,7 @@ def record_episode(agent: Any, env, path, *, label: str, seed: int, track_seed: 
 
     Used for the videos a trial records during training. Returns the episode's metrics and return.
     """
-    fps = 1.0 / env.unwrapped.decision_dt_s
+    fps = 1.0 / decision_period_s(env)
     with VideoFile(path, fps) as video:
         watched = watch([WatchedAgent(label, agent, env)], episodes=1, seed=seed, track_seed=track_seed, size=size,
                         video=video)

@@ -52,6 +52,27 @@ def test_a_learning_agents_decision_is_its_deterministic_prediction(algo, action
     env.close()
 
 
+def test_given_a_generator_the_action_is_drawn_as_predict_draws_it():
+    env = make_env("DriveLab/LaneKeep-v0", SHORT, "steer_discrete", scaled=True)
+    observation = observations(env, count=5)[-1]
+    ppo = make_model("ppo", env, {"n_steps": 32, "batch_size": 32}, seed=3, device="cpu")
+    with torch.no_grad():  # a distribution far from uniform: 0.6 on action 2, the rest spread
+        ppo.policy.action_net.weight.zero_()
+        ppo.policy.action_net.bias.copy_(torch.log(torch.tensor([0.05] * 2 + [0.6] + [0.05] * 6)))
+    sample = np.random.default_rng(0)
+    drawn = [int(decide(ppo, observation, sample).action) for _ in range(4000)]
+    probabilities = decide(ppo, observation).values
+    np.testing.assert_allclose(np.bincount(drawn, minlength=9) / 4000, probabilities, atol=0.025)
+    dqn = make_model("dqn", env, {"buffer_size": 100, "learning_starts": 10}, seed=3, device="cpu")
+    greedy = int(decide(dqn, observation).action)
+    dqn.exploration_rate = 0.0  # greedy: the draw is the argmax
+    assert all(int(decide(dqn, observation, sample).action) == greedy for _ in range(50))
+    dqn.exploration_rate = 0.5  # half the time a uniform action (which is the greedy one 1 time in 9)
+    share = np.mean([int(decide(dqn, observation, sample).action) == greedy for _ in range(4000)])
+    assert share == pytest.approx(0.5 + 0.5 / 9, abs=0.03)
+    env.close()
+
+
 def test_a_stacked_frame_agent_is_asked_with_its_stack():
     env = make_env("DriveLab/LaneKeep-v0", {**SHORT, "observation": "camera", "camera_width": 48, "camera_height": 48},
                    "steer_discrete", scaled=True)

@@ -90,6 +90,31 @@ def test_evaluate_game_reports_raw_and_human_normalised_scores_per_episode():
         assert 0 < episode["frames"] < MAX_FRAMES_PER_EPISODE and not episode["truncated"]
 
 
+class GreedyNoop:
+    """A greedy policy that never presses FIRE: Breakout never serves, and the game would run to the cap."""
+
+    def __init__(self) -> None:
+        self.deterministic_calls = 0
+
+    def predict(self, observation, deterministic=False):
+        self.deterministic_calls += bool(deterministic)
+        return np.zeros(len(observation), dtype=np.int64), None
+
+
+def test_evaluation_draws_actions_and_a_stop_request_ends_a_game_at_the_next_step():
+    player = GreedyNoop()
+    asked = []
+
+    def stop_after_200_steps() -> bool:
+        asked.append(1)
+        return len(asked) > 200
+
+    # A game that never serves would last 27,000 steps; the stop ends it after 200, and nothing is reported.
+    assert evaluate_game(player, "ALE/Breakout-v5", episodes=1, seed=0, should_stop=stop_after_200_steps) is None
+    assert len(asked) == 201
+    assert player.deterministic_calls == 0  # the protocol samples (rl-baselines3-zoo plays Atari stochastically)
+
+
 @pytest.mark.parametrize("game, score, expected", [
     ("ALE/Pong-v5", -20.7, 0.0), ("ALE/Pong-v5", 9.3, 1.0), ("ALE/Pong-v5", 21.0, 41.7 / 30.0),
     ("ALE/Breakout-v5", 1.7, 0.0), ("ALE/Breakout-v5", 16.75, 0.5), ("ALE/Breakout-v5", 398.0, 396.3 / 30.1),

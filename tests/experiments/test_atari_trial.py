@@ -118,7 +118,6 @@ def test_the_human_normalised_score_is_aggregated_across_games_as_rliable_does()
     ({"agents": [{"name": "ppo", "algo": "ppo", "action": "steer"}]}, "action 'steer' does not fit ALE/Pong-v5"),
     ({"agents": [{"name": "rb", "algo": "rule_based"}]}, "the rule-based driver drives DriveLab's worlds, not Atari games"),
     ({"agents": [{"name": "ppo", "algo": "ppo", "observation": "camera"}]}, "Atari agents read the game's frames"),
-    ({"evaluation": {"every_steps": 256, "episodes": 1, "video_every_steps": 256}}, "videos of Atari games are not drawn yet"),
 ])
 def test_bad_atari_configs_are_one_line_exit_2_and_nothing_written(tmp_path, change, expected):
     config = write(tmp_path, {**SMOKE, **change})

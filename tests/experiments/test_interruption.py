@@ -142,3 +142,33 @@ def test_sigterm_to_the_sweep_process_alone_reaches_its_workers(tmp_path):
     assert_stopped_cleanly(result)
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "interrupted" and 512 <= status["checkpoint_env_steps"] < 3072
+
+
+def test_a_dqn_checkpointed_without_its_replay_buffer_refills_it_before_learning_again(tmp_path):
+    agents = [{"name": "dqn", "algo": "dqn", "hyperparams": {"learning_starts": 200, "buffer_size": 20000}}]
+    config = write_config(tmp_path, agents, budget=1500, every_eval=500, wandb_mode="disabled")
+    config.write_text(config.read_text() + "checkpoint_replay_buffer: false\n")
+    run_dir = tmp_path / "runs" / "stoptest" / "dqn" / "seed-0"
+    command = [sys.executable, "-m", "drivelab.experiments.cli", "train", str(config), "--out", str(tmp_path / "runs")]
+
+    assert_stopped_cleanly(start_and_signal_once_evaluated(command, run_dir, 500, lambda p: p.send_signal(signal.SIGINT)))
+    stopped_at = json.loads((run_dir / "status.json").read_text())["checkpoint_env_steps"]
+    (checkpoint,) = (run_dir / "checkpoints").glob("step-*")
+    assert sorted(path.name for path in checkpoint.iterdir()) == ["model.zip", "state.json"]  # no replay_buffer.pkl
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["checkpoint_replay_buffer"] is False
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "done" and status["env_steps"] == 1500
+    # An empty buffer at the resume, and no update until it holds learning_starts (200) transitions again.
+    assert status["replay_buffer_size_at_resume"] == 0
+    assert status["learning_resumes_at_env_steps"] == stopped_at + 200
+    from stable_baselines3 import DQN
+
+    model = DQN.load(run_dir / "model.zip", device="cpu")
+    # One gradient step per rollout of 4 env steps past learning_starts (train_freq 4, gradient_steps 1): up to
+    # the rollout the stop cut short (not trained), then none for the refill's 200 steps. Without the
+    # refill, the (stopped_at + 200 - stopped_at) / 4 = 50 updates it skipped would be there.
+    updates_before_stop = (stopped_at - 4 - 200) // 4
+    assert model._n_updates == updates_before_stop + (1500 - (stopped_at + 200)) // 4, (model._n_updates, stopped_at)
