@@ -97,10 +97,19 @@ def idm_acceleration(speed_mps, gap_m, lead_speed_mps, params: IDMParams = IDMPa
     overlapping) gives the model's hardest braking, ``−a_max · (s*/0.01 m)²``, not an error: a traffic world
     asks before it separates vehicles.
     """
+    p = params
+    if type(speed_mps) is float and type(gap_m) is float and type(lead_speed_mps) is float \
+            and type(p.desired_speed_mps) is float:
+        # One vehicle (MOBIL asks many times per decision): the same arithmetic without numpy's overhead.
+        gap = max(gap_m, 0.01)
+        dynamic = speed_mps * p.time_headway_s + speed_mps * (speed_mps - lead_speed_mps) / (
+            2.0 * math.sqrt(p.max_accel_mps2 * p.comfort_decel_mps2))
+        desired_gap = p.min_gap_m + max(0.0, dynamic)
+        free = (max(speed_mps, 0.0) / p.desired_speed_mps) ** p.exponent
+        return p.max_accel_mps2 * (1.0 - free - (desired_gap / gap) ** 2)
     v = np.asarray(speed_mps, dtype=float)
     gap = np.maximum(np.asarray(gap_m, dtype=float), 0.01)
     approach = v - np.asarray(lead_speed_mps, dtype=float)
-    p = params
     desired_gap = p.min_gap_m + np.maximum(
         0.0, v * p.time_headway_s + v * approach / (2.0 * math.sqrt(p.max_accel_mps2 * p.comfort_decel_mps2)))
     interaction = (desired_gap / gap) ** 2  # 0 on a free road (an infinite gap)

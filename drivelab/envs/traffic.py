@@ -1,0 +1,329 @@
+"""Traffic on a multi-lane loop: vehicles driven by IDM and MOBIL, kept out of the physics engine.
+
+The vehicles live in road coordinates: arc length ``s`` along the loop and lateral offset ``d`` from
+the centre line (left positive), each with its speed, desired speed and size. Every step (``dt``,
+the env's control period) each one accelerates by IDM towards the nearest body ahead in the lanes it
+occupies (the ego car included), and, once every ``mobil_interval_s``, asks MOBIL whether a change
+to the left or to the right lane pays and is safe; a change then follows the minimum-jerk quintic
+from one lane centre to the other over ``lane_change_s``. While it changes, a vehicle occupies both
+lanes: it follows the nearer leader of the two, and vehicles in both lanes follow it.
+
+Why kinematic bodies outside PyBullet: the ego car keeps its full dynamics, and the others only need
+to move plausibly and be hit. Moving 20–50 vehicles costs a few vectorised numpy operations per
+control step, where as many PyBullet bodies would cost several PyBullet calls each per physics step.
+A collision with the ego car is found geometrically (:meth:`Traffic.collisions`): the car's footprint,
+turned by its heading relative to the lane, against each vehicle's footprint, in road coordinates
+(exact on a straight road; on the gentle bends of a highway, the distortion across a lane is below
+1 %).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from drivelab.planning.driver_models import (IDMParams, LaneChangeAssessment, MOBILParams, Neighbour, idm_acceleration,
+                                             mobil_assessment)
+from drivelab.planning.road import Road
+
+NO_LANE = -1
+
+
+def _minimum_jerk(u):
+    """The quintic 10u³ − 15u⁴ + 6u⁵ (0 → 1 with zero slope and curvature at both ends)."""
+    return u * u * u * (10.0 + u * (-15.0 + 6.0 * u))
+
+
+@dataclass(frozen=True)
+class TrafficOptions:
+    """How many vehicles there are and how they drive (SI units).
+
+    :param vehicles: how many vehicles share the loop with the ego car (0..200).
+    :param desired_speed_mps: ``(low, high)``: each driver's IDM desired speed, drawn uniformly.
+    :param initial_speed_fraction: vehicles start at this fraction of their desired speed.
+    :param vehicle_length_m: ``(low, high)``, drawn uniformly; ``vehicle_width_m`` likewise.
+    :param lane_change_s: the duration of a lane change (the quintic's).
+    :param mobil_interval_s: how often each driver considers changing lanes (the drivers' turns are staggered).
+    :param idm, mobil: the drivers' behaviour parameters (desired speed excepted).
+    :param clear_ahead_m, clear_behind_m: the stretch of the ego car's lane kept free at the start.
+    """
+
+    vehicles: int = 20
+    desired_speed_mps: tuple[float, float] = (22.0, 28.0)
+    initial_speed_fraction: float = 0.9
+    vehicle_length_m: tuple[float, float] = (4.2, 5.0)
+    vehicle_width_m: tuple[float, float] = (1.8, 2.0)
+    lane_change_s: float = 4.0
+    mobil_interval_s: float = 1.0
+    idm: IDMParams = field(default_factory=IDMParams)
+    mobil: MOBILParams = field(default_factory=MOBILParams)
+    clear_ahead_m: float = 40.0
+    clear_behind_m: float = 25.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vehicles, (int, np.integer)) or isinstance(self.vehicles, bool) or not 0 <= self.vehicles <= 200:
+            raise ValueError(f"traffic vehicles must be an integer in [0, 200], got {self.vehicles!r}")
+        for name in ("desired_speed_mps", "vehicle_length_m", "vehicle_width_m"):
+            low, high = getattr(self, name)
+            if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+                raise ValueError(f"traffic {name} must be (low, high) with 0 < low <= high, got {getattr(self, name)!r}")
+        if not 0.0 <= self.initial_speed_fraction <= 1.5:
+            raise ValueError(f"traffic initial_speed_fraction must be in [0, 1.5], got {self.initial_speed_fraction!r}")
+        for name in ("lane_change_s", "mobil_interval_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"traffic {name} must be a finite number > 0, got {value!r}")
+        for name in ("clear_ahead_m", "clear_behind_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"traffic {name} must be a finite number >= 0, got {value!r}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+class Footprint(NamedTuple):
+    """A body in road coordinates: centre ``s_m``, ``d_m``, ``length_m``, ``width_m``, and its heading relative
+    to the lane (rad), ``heading_rad``; ``speed_mps`` along the lane."""
+
+    s_m: float
+    d_m: float
+    length_m: float
+    width_m: float
+    heading_rad: float = 0.0
+    speed_mps: float = 0.0
+
+
+class Traffic:
+    """Vehicles on ``road`` (a closed loop with ``lane_count`` lanes), placed from ``rng`` and moved by :meth:`step`.
+
+    Arrays, one entry per vehicle: ``s_m`` (in ``[0, road.length_m)``), ``d_m``, ``speed_mps``, ``desired_speed_mps``,
+    ``length_m``, ``width_m``, ``lane`` (the lane it drives in, or changes into), ``from_lane`` (the lane a change
+    started from, :data:`NO_LANE` when not changing) and ``change_elapsed_s``.
+    """
+
+    def __init__(self, road: Road, options: TrafficOptions, rng: np.random.Generator, *, ego_s_m: float = 0.0,
+                 ego_lane: int = 0) -> None:
+        if not road.closed:
+            raise ValueError("traffic needs a closed road (a loop): vehicles leave the end of an open one")
+        self.road, self.options = road, options
+        self.loop_m = road.length_m
+        self.lane_centres = np.array([road.lane_center_d(lane) for lane in range(road.lane_count)])
+        self.lane_lines = road.lane_lines_d()
+        self._step_bodies = None  # everything on the road during one step (see _bodies)
+        self.time_s = 0.0
+        self.lane_changes = 0
+        self._place(rng, ego_s_m, ego_lane)
+
+    # -- placement ---------------------------------------------------------------------------------
+
+    def _place(self, rng: np.random.Generator, ego_s_m: float, ego_lane: int) -> None:
+        """Vehicles spread over the loop's lanes at random, each keeping at least its IDM equilibrium gap
+        (at its starting speed) to the one ahead, and the ego car's start clear."""
+        o, lanes, n = self.options, self.road.lane_count, self.options.vehicles
+        self.desired_speed_mps = rng.uniform(*o.desired_speed_mps, size=n)
+        self.length_m = rng.uniform(*o.vehicle_length_m, size=n)
+        self.width_m = rng.uniform(*o.vehicle_width_m, size=n)
+        self.speed_mps = o.initial_speed_fraction * self.desired_speed_mps
+        self.lane = rng.integers(0, lanes, size=n)
+        # Slots per lane: the loop cut into equal cells, one vehicle at most per cell, drawn without replacement.
+        cell_m = max(float(self.length_m.max()) + o.idm.min_gap_m + o.idm.time_headway_s * float(self.speed_mps.max()) / 2, 1.0)
+        cells = int(self.loop_m // cell_m)
+        free = [c for c in range(cells * lanes)
+                if not (c // cells == ego_lane and self._near_ego((c % cells + 0.5) * cell_m, ego_s_m))]
+        if n > len(free):
+            raise ValueError(f"traffic: {n} vehicles do not fit on a {self.loop_m:.0f} m loop of {lanes} lanes "
+                             f"(at most {len(free)} at these speeds)")
+        chosen = rng.choice(len(free), size=n, replace=False)
+        slots = np.array([free[i] for i in chosen], dtype=int)
+        self.lane = slots // cells
+        self.s_m = (slots % cells + 0.5) * cell_m
+        self.d_m = self.lane_centres[self.lane].copy()
+        self.from_lane = np.full(n, NO_LANE)
+        self.change_elapsed_s = np.zeros(n)
+        # Each driver's turn to consider a lane change, staggered over the interval.
+        self._next_mobil_s = rng.uniform(0.0, o.mobil_interval_s, size=n)
+
+    def _near_ego(self, s_m: float, ego_s_m: float) -> bool:
+        ahead = (s_m - ego_s_m) % self.loop_m
+        return ahead <= self.options.clear_ahead_m or self.loop_m - ahead <= self.options.clear_behind_m
+
+    # -- geometry ----------------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return len(self.s_m)
+
+    def occupied_lanes(self) -> np.ndarray:
+        """``(N, lanes)`` bool: the lanes each vehicle's footprint overlaps."""
+        return _lanes_overlapped(self.d_m, self.width_m, self.lane_lines)
+
+    def gaps_ahead(self, s_m: np.ndarray, length_m: np.ndarray, other_s_m: np.ndarray, other_length_m: np.ndarray) -> np.ndarray:
+        """``(len(s_m), len(other_s_m))`` bumper-to-bumper gaps from each body to each other one ahead along the loop."""
+        ahead = (other_s_m[None, :] - s_m[:, None]) % self.loop_m
+        return ahead - (length_m[:, None] + other_length_m[None, :]) / 2
+
+    # -- stepping ----------------------------------------------------------------------------------
+
+    def step(self, dt_s: float, ego: Footprint | None = None) -> None:
+        """Move every vehicle ``dt_s`` seconds: IDM along the lane, lane changes under way, and MOBIL's turns."""
+        n = self.count
+        if n == 0:
+            self.time_s += dt_s
+            return
+        self._step_bodies = None
+        leader_gap, leader_speed = self._leaders(ego)
+        accel = idm_acceleration(self.speed_mps, leader_gap, leader_speed, self._idm_arrays())
+        speed = np.maximum(self.speed_mps + accel * dt_s, 0.0)
+        self.s_m = (self.s_m + 0.5 * (self.speed_mps + speed) * dt_s) % self.loop_m
+        self.speed_mps = speed
+        changing = self.from_lane != NO_LANE
+        if changing.any():
+            self.change_elapsed_s[changing] += dt_s
+            u = np.clip(self.change_elapsed_s[changing] / self.options.lane_change_s, 0.0, 1.0)
+            start, end = self.lane_centres[self.from_lane[changing]], self.lane_centres[self.lane[changing]]
+            self.d_m[changing] = start + (end - start) * _minimum_jerk(u)
+            finished = np.flatnonzero(changing)[u >= 1.0]
+            self.from_lane[finished] = NO_LANE
+            self.change_elapsed_s[finished] = 0.0
+        self.time_s += dt_s
+        due = np.flatnonzero((self._next_mobil_s <= self.time_s) & (self.from_lane == NO_LANE))
+        self._step_bodies = None  # the vehicles moved: the bodies are read again, once, for MOBIL's turns
+        for index in due:
+            self._consider_lane_change(int(index), ego)
+        self._next_mobil_s[due] += self.options.mobil_interval_s
+
+    def _idm_arrays(self) -> IDMParams:
+        # IDM with each driver's own desired speed (idm_acceleration broadcasts over arrays).
+        p = self.options.idm
+        return _ArrayIDM(self.desired_speed_mps, p.time_headway_s, p.min_gap_m, p.max_accel_mps2, p.comfort_decel_mps2, p.exponent)
+
+    def _bodies(self, ego: Footprint | None):
+        """Everything on the road: (s, length, speed, occupied lanes) of the vehicles, then the ego car if any.
+        Read once per phase of a step (the lane changes that MOBIL starts do not move anybody)."""
+        if self._step_bodies is not None:
+            return self._step_bodies
+        s, length, speed, lanes = self.s_m, self.length_m, self.speed_mps, self.occupied_lanes()
+        if ego is not None:
+            ego_lanes = _lanes_overlapped(np.array([ego.d_m]), np.array([_lateral_extent(ego)]), self.lane_lines)
+            s, length = np.append(s, ego.s_m % self.loop_m), np.append(length, _longitudinal_extent(ego))
+            speed, lanes = np.append(speed, ego.speed_mps), np.vstack([lanes, ego_lanes])
+        self._step_bodies = (s, length, speed, lanes)
+        return self._step_bodies
+
+    def _leaders(self, ego: Footprint | None) -> tuple[np.ndarray, np.ndarray]:
+        """Each vehicle's gap to, and speed of, the nearest body ahead sharing one of its lanes."""
+        s, length, speed, lanes = self._bodies(ego)
+        n = self.count
+        gaps = self.gaps_ahead(self.s_m, self.length_m, s, length)
+        shares = (lanes[:n].astype(np.uint8) @ lanes.T.astype(np.uint8)) > 0
+        shares[np.arange(n), np.arange(n)] = False
+        gaps = np.where(shares, gaps, np.inf)
+        nearest = np.argmin(gaps, axis=1)
+        gap = gaps[np.arange(n), nearest]
+        return gap, np.where(np.isfinite(gap), speed[nearest], 0.0)
+
+    def _neighbours(self, index: int, lanes: tuple[int, ...], ego: Footprint | None) -> dict[int, tuple[Neighbour, Neighbour]]:
+        """For each of ``lanes``: the leader and the follower of vehicle ``index`` among the bodies occupying it."""
+        s, length, speed, occupied = self._bodies(ego)
+        me_s, me_length = self.s_m[index], self.length_m[index]
+        # Bumper-to-bumper gaps ahead and behind along the loop. A body overlapping this one lengthwise has a
+        # negative gap one way and nearly a lap the other: it counts as a leader or follower that blocks.
+        ahead = (s - me_s) % self.loop_m - (length + me_length) / 2
+        behind = (me_s - s) % self.loop_m - (length + me_length) / 2
+        half = self.loop_m / 2
+        result = {}
+        for lane in lanes:
+            there = occupied[:, lane].copy()
+            there[index] = False
+            neighbours = []
+            for gaps in (ahead, behind):
+                masked = np.where(there & (gaps < half), gaps, np.inf)
+                nearest = int(np.argmin(masked))
+                gap = float(masked[nearest])
+                neighbours.append(Neighbour(gap, float(speed[nearest])) if gap < math.inf else Neighbour(math.inf, 0.0))
+            result[lane] = (neighbours[0], neighbours[1])
+        return result
+
+    def _consider_lane_change(self, index: int, ego: Footprint | None) -> LaneChangeAssessment | None:
+        """MOBIL's turn for vehicle ``index``: the better of the changes to the left and right lanes, if any pays."""
+        lane = int(self.lane[index])
+        targets = [target for target in (lane + 1, lane - 1) if 0 <= target < self.road.lane_count]  # left, right
+        around = self._neighbours(index, (lane, *targets), ego)
+        leader, follower = around[lane]
+        best: tuple[float, int, LaneChangeAssessment] | None = None
+        o = self.options
+        idm = _ArrayIDM(float(self.desired_speed_mps[index]), o.idm.time_headway_s, o.idm.min_gap_m, o.idm.max_accel_mps2,
+                        o.idm.comfort_decel_mps2, o.idm.exponent)
+        for target in targets:
+            target_leader, target_follower = around[target]
+            verdict = mobil_assessment(float(self.speed_mps[index]), float(self.length_m[index]), leader=leader,
+                                       follower=follower, target_leader=target_leader, target_follower=target_follower,
+                                       to_the_right=target < lane, idm=idm, mobil=o.mobil, follower_idm=o.idm)
+            if verdict.change and (best is None or verdict.incentive > best[0]):
+                best = (verdict.incentive, target, verdict)
+        if best is None:
+            return None
+        self.from_lane[index], self.lane[index] = lane, best[1]
+        self.change_elapsed_s[index] = 0.0
+        self.lane_changes += 1
+        return best[2]
+
+    # -- the ego car -------------------------------------------------------------------------------
+
+    def collisions(self, ego: Footprint) -> np.ndarray:
+        """Indices of the vehicles whose footprint overlaps the ego car's (separating-axis test in road coordinates)."""
+        if self.count == 0:
+            return np.zeros(0, dtype=int)
+        ds = (self.s_m - ego.s_m + self.loop_m / 2) % self.loop_m - self.loop_m / 2
+        dd = self.d_m - ego.d_m
+        # The vehicles' boxes are aligned with the lane; the ego's is turned by its heading relative to it.
+        c, s = abs(math.cos(ego.heading_rad)), abs(math.sin(ego.heading_rad))
+        half_l, half_w = ego.length_m / 2, ego.width_m / 2
+        ego_extent_s, ego_extent_d = half_l * c + half_w * s, half_l * s + half_w * c
+        overlap_s = np.abs(ds) < self.length_m / 2 + ego_extent_s
+        overlap_d = np.abs(dd) < self.width_m / 2 + ego_extent_d
+        # The ego's own axes: project the centre offset and the vehicles' half-extents on them.
+        cos_h, sin_h = math.cos(ego.heading_rad), math.sin(ego.heading_rad)
+        along = np.abs(ds * cos_h + dd * sin_h)
+        across = np.abs(-ds * sin_h + dd * cos_h)
+        vehicle_on_along = self.length_m / 2 * c + self.width_m / 2 * s
+        vehicle_on_across = self.length_m / 2 * s + self.width_m / 2 * c
+        overlap_along = along < half_l + vehicle_on_along
+        overlap_across = across < half_w + vehicle_on_across
+        return np.flatnonzero(overlap_s & overlap_d & overlap_along & overlap_across)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The vehicles' arrays (copies), for tests and viewers."""
+        return {name: np.array(getattr(self, name)) for name in
+                ("s_m", "d_m", "speed_mps", "desired_speed_mps", "length_m", "width_m", "lane", "from_lane")}
+
+
+class _ArrayIDM(NamedTuple):
+    """IDM parameters whose desired speed may be an array (one per driver); duck-types :class:`IDMParams`."""
+
+    desired_speed_mps: Any
+    time_headway_s: float
+    min_gap_m: float
+    max_accel_mps2: float
+    comfort_decel_mps2: float
+    exponent: float
+
+
+def _lateral_extent(body: Footprint) -> float:
+    """The width of a body's footprint across the lane, turned by its heading."""
+    return body.length_m * abs(math.sin(body.heading_rad)) + body.width_m * abs(math.cos(body.heading_rad))
+
+
+def _longitudinal_extent(body: Footprint) -> float:
+    return body.length_m * abs(math.cos(body.heading_rad)) + body.width_m * abs(math.sin(body.heading_rad))
+
+
+def _lanes_overlapped(d_m: np.ndarray, width_m: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """``(N, lanes)`` bool: which lanes ``[d − w/2, d + w/2]`` overlaps, given the lane lines (off the road: none)."""
+    right, left = d_m[:, None] - width_m[:, None] / 2, d_m[:, None] + width_m[:, None] / 2
+    return (left > lines[None, :-1]) & (right < lines[None, 1:])

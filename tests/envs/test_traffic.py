@@ -1,0 +1,129 @@
+"""Traffic on a multi-lane loop: the same seed gives the same traffic, IDM queues without crashes, MOBIL's
+lane changes follow the quintic to the target lane's centre, and collisions with the ego car are found."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from drivelab.envs.traffic import NO_LANE, Footprint, Traffic, TrafficOptions
+from drivelab.planning import TrackSpec, generate_track
+from drivelab.planning.driver_models import idm_acceleration
+
+DT = 0.05  # the control period the env moves traffic at
+
+
+@pytest.fixture(scope="module")
+def highway():
+    return generate_track(7, TrackSpec(length_m=3000.0, lane_count=4, max_curvature_1pm=1 / 250))
+
+
+def traffic(road, seed: int = 0, **options) -> Traffic:
+    return Traffic(road, TrafficOptions(**options), np.random.default_rng(seed))
+
+
+def footprints_overlap(t: Traffic) -> list[tuple[int, int]]:
+    """Pairs of vehicles whose footprints overlap (aligned with the lane), along the loop."""
+    pairs = []
+    for i in range(t.count):
+        ds = (t.s_m - t.s_m[i] + t.loop_m / 2) % t.loop_m - t.loop_m / 2
+        dd = t.d_m - t.d_m[i]
+        hit = (np.abs(ds) < (t.length_m + t.length_m[i]) / 2) & (np.abs(dd) < (t.width_m + t.width_m[i]) / 2)
+        pairs += [(i, int(j)) for j in np.flatnonzero(hit) if j > i]
+    return pairs
+
+
+def test_the_same_seed_gives_the_same_traffic(highway):
+    runs = []
+    for seed in (3, 3, 4):
+        t = traffic(highway, seed, vehicles=25)
+        for _ in range(200):
+            t.step(DT)
+        runs.append(t.snapshot())
+    for name in runs[0]:
+        np.testing.assert_array_equal(runs[0][name], runs[1][name])
+    assert not np.array_equal(runs[0]["s_m"], runs[2]["s_m"])
+
+
+def test_a_minute_of_traffic_changes_lanes_and_never_crashes(highway):
+    t = traffic(highway, 1, vehicles=40)
+    assert footprints_overlap(t) == []
+    lanes_at_start = t.lane.copy()
+    for _ in range(int(60 / DT)):
+        t.step(DT)
+        assert footprints_overlap(t) == [], t.time_s
+        assert (t.speed_mps >= 0).all() and (t.speed_mps <= t.desired_speed_mps * 1.001).all()
+    # Faster drivers overtake slower ones: lanes change, and every vehicle ends on a lane centre or on the way.
+    assert t.lane_changes >= 5 and (t.lane != lanes_at_start).any()
+    settled = t.from_lane == NO_LANE
+    np.testing.assert_allclose(t.d_m[settled], t.lane_centres[t.lane[settled]], atol=1e-9)
+
+
+def test_a_lane_change_follows_the_quintic_and_ends_on_the_target_lane_centre(highway):
+    t = traffic(highway, 2, vehicles=1, lane_change_s=4.0, mobil_interval_s=1e6)  # MOBIL never asked: scripted
+    t.lane[0], t.d_m[0] = 1, t.lane_centres[1]
+    t.from_lane[0], t.lane[0] = 1, 2  # start a change to the left, as MOBIL would
+    start, end = t.lane_centres[1], t.lane_centres[2]
+    d = [t.d_m[0]]
+    for _ in range(int(4.0 / DT) + 10):
+        t.step(DT)
+        d.append(t.d_m[0])
+    d = np.array(d)
+    u = np.clip(np.arange(len(d)) * DT / 4.0, 0, 1)
+    np.testing.assert_allclose(d, start + (end - start) * (10 * u**3 - 15 * u**4 + 6 * u**5), atol=1e-9)
+    assert d[-1] == end and t.from_lane[0] == NO_LANE  # on the target lane's centre, the change done
+    # Continuous position, heading (the slope) and curvature: steps never exceed the quintic's bounds.
+    rate = np.diff(d) / DT
+    assert np.abs(rate).max() <= 1.875 * (end - start) / 4.0 + 1e-9  # the quintic's peak lateral speed
+    assert np.abs(np.diff(rate)).max() / DT <= 5.78 * (end - start) / 16.0 + 1e-6  # its peak lateral acceleration
+
+
+def test_traffic_follows_the_ego_car_by_idm(highway):
+    t = traffic(highway, 0, vehicles=1, mobil_interval_s=1e6, initial_speed_fraction=1.0)
+    t.s_m[0], t.lane[0], t.d_m[0] = 100.0, 0, t.lane_centres[0]
+    ego = Footprint(s_m=140.0, d_m=float(t.lane_centres[0]), length_m=4.6, width_m=1.9, speed_mps=10.0)
+    speed = float(t.speed_mps[0])
+    gap = 40.0 - (4.6 + t.length_m[0]) / 2
+    expected = idm_acceleration(speed, gap, 10.0, t._idm_arrays()._replace(desired_speed_mps=float(t.desired_speed_mps[0])))
+    t.step(DT, ego)
+    assert expected < -1.0  # closing in at 15 m/s on a slow car 35 m ahead: it brakes
+    assert t.speed_mps[0] == pytest.approx(speed + expected * DT)
+    # In the next lane, the ego car is nobody's leader: free-road acceleration instead.
+    t.speed_mps[0] = speed
+    t.step(DT, ego._replace(d_m=float(t.lane_centres[1])))
+    assert t.speed_mps[0] > speed - 1e-9
+
+
+def test_collisions_with_the_ego_car_are_found_geometrically(highway):
+    t = traffic(highway, 0, vehicles=1)
+    t.s_m[0], t.d_m[0], t.length_m[0], t.width_m[0] = 500.0, float(t.lane_centres[1]), 4.6, 1.9
+    centre = Footprint(500.0, float(t.lane_centres[1]), 4.6, 1.9)
+    assert list(t.collisions(centre)) == [0]  # on top of it
+    assert list(t.collisions(centre._replace(s_m=500.0 - 4.5))) == [0]  # 0.1 m of overlap, nose to tail
+    assert list(t.collisions(centre._replace(s_m=500.0 - 4.7))) == []  # 0.1 m apart
+    assert list(t.collisions(centre._replace(d_m=centre.d_m - 1.85))) == [0]  # side by side, touching
+    assert list(t.collisions(centre._replace(d_m=centre.d_m - 3.5))) == []  # in the next lane
+    # Turned across the lane, the car reaches 2.3 m to the side: a hit from the next lane.
+    assert list(t.collisions(centre._replace(d_m=centre.d_m - 3.0, heading_rad=math.pi / 2))) == [0]
+    # Along the loop: a vehicle just past the start line and the car just before it.
+    t.s_m[0] = 1.0
+    assert list(t.collisions(centre._replace(s_m=t.loop_m - 2.0))) == [0]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"vehicles": -1}, "traffic vehicles must be an integer in [0, 200], got -1"),
+    ({"desired_speed_mps": (30.0, 20.0)}, "traffic desired_speed_mps must be (low, high) with 0 < low <= high"),
+    ({"lane_change_s": 0.0}, "traffic lane_change_s must be a finite number > 0, got 0.0"),
+])
+def test_bad_traffic_options_name_the_key(options, message):
+    with pytest.raises(ValueError) as error:
+        TrafficOptions(**options)
+    assert message in str(error.value)
+
+
+def test_more_vehicles_than_fit_is_one_line(highway):
+    short = generate_track(0, TrackSpec(length_m=400.0, lane_count=1))
+    with pytest.raises(ValueError, match=r"traffic: 200 vehicles do not fit on a 400 m loop of 1 lanes"):
+        traffic(short, 0, vehicles=200)
