@@ -8,12 +8,15 @@ from __future__ import annotations
 import gymnasium as gym
 
 LANEKEEP_ID = "DriveLab/LaneKeep-v0"
+HIGHWAY_ID = "DriveLab/Highway-v0"
 
 
 def register_envs() -> None:
     """Register DriveLab's environments with Gymnasium (idempotent)."""
     if LANEKEEP_ID not in gym.registry:
         gym.register(id=LANEKEEP_ID, entry_point="drivelab.envs.lanekeep:LaneKeepEnv")
+    if HIGHWAY_ID not in gym.registry:
+        gym.register(id=HIGHWAY_ID, entry_point="drivelab.envs.highway:HighwayEnv")
 
 
 def require_registered(env_id: str) -> None:
@@ -24,4 +27,4 @@ def require_registered(env_id: str) -> None:
         raise ValueError(f"unknown env {env_id!r}; allowed: {', '.join(known)}")
 
 
-__all__ = ["LANEKEEP_ID", "register_envs", "require_registered"]
+__all__ = ["HIGHWAY_ID", "LANEKEEP_ID", "register_envs", "require_registered"]

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from drivelab.control import SpeedController
 from drivelab.envs.camera import (CAMERA_MOUNTS, CAMERA_RENDERERS, Box3D, CameraSpec, Palette, RoadCamera, camera_pose,
                                   pybullet_camera_image, random_mount, random_palette)
+from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
+                                   DrivingWorldEnv)
 from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, SteerAction
 from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
 from drivelab.envs.vehicle import Vehicle, VehicleSpec
@@ -22,24 +22,6 @@ from drivelab.envs.world import PhysicsSettings, World
 from drivelab.planning import LaneSpeedProfile, Road, TrackSpec, generate_track, lane_speed_profile
 
 ENV_ID = "DriveLab/LaneKeep-v0"
-ROLLOVER_LIMIT_RAD = 1.0  # roll or pitch beyond this: the car has left its wheels
-# The speed PID coasts for commands in (-0.05, 0) instead of touching the brakes. Without it, the
-# PI loop's small overshoots pressed the brakes on a fifth of the cruising steps (measured on the
-# rule-based driver's laps): chattering pedals no cruise control has, which also made each physics
-# step ~8 % dearer (four braked wheel motors instead of two driven ones). Drag settles the overshoot;
-# lap metrics did not change in their fourth digit.
-SPEED_BRAKE_DEADBAND = 0.05
-# The speed set-point is read this far ahead of the car (at its current speed): the speed loop lags
-# by about its 0.25 s time constant plus the decision period, so braking for a bend starts on time.
-SPEED_PREVIEW_S = 0.5
-# Braking and acceleration the planned speed asks of the car: well inside what its brakes (5 m/s²)
-# and engine (2 m/s² at full throttle) deliver, so the speed loop can follow the plan.
-PLANNED_DECEL_MPS2 = 2.0
-PLANNED_ACCEL_MPS2 = 1.0
-# Traction control: the throttle the speed loop may use shrinks with the lateral acceleration, so the
-# driven rear tyres keep grip for cornering (full throttle in a bend spun the car: power oversteer).
-TRACTION_LATERAL_MPS2 = 4.0
-TRACTION_MIN_THROTTLE = 0.3
 TRACK_CACHE_SIZE = 64
 # Tracks drawn at random come from [0, 1,000,000) by default; evaluation uses track seeds from
 # 1,000,000 up (reset(options={"track_seed": ...})), so evaluation tracks are never trained on.
@@ -157,7 +139,7 @@ class LaneKeepOptions:
         return cls(**kwargs)
 
 
-class LaneKeepEnv(gym.Env):
+class LaneKeepEnv(DrivingWorldEnv):
     """
     ## Description
     A car-sized vehicle (4.6 m long, 2.7 m wheelbase, rear-wheel drive, Ackermann steering; see
@@ -342,32 +324,13 @@ class LaneKeepEnv(gym.Env):
         heading0 = float(road.heading_at(0.0)) + self.np_random.uniform(-1, 1) * o.initial_heading_max_rad
         x0, y0 = road.position(0.0, d0)
         pose = dict(x_m=float(x0), y_m=float(y0), yaw_rad=heading0, speed_mps=o.initial_speed_mps)
-        world = self.world
-        # Headless, the world goes back to its snapshot (ground and car, as built) in a fraction of a
-        # millisecond. PyBullet's renderer also sees the road's meshes, which change with the track, so
-        # then the world is built anew. Either way the car is built at the origin and then placed, so
-        # both paths give the same state, bit for bit (tests/envs/test_lanekeep.py checks it).
-        if self._needs_road_meshes or not world.restore_snapshot():
-            world.clear()
-            self.ego = world.add_vehicle(self.vehicle_spec)
-            if not self._needs_road_meshes:
-                world.save_snapshot()
-        self.ego.place(**pose)
-        world.set_road(road)
-        self.speed_controller.reset()
-        if self._needs_road_meshes:
-            world.ensure_road_visuals()
+        self._place_ego(road, pose)
         if self.observation_mode.needs_camera or self.camera is not None:
             self._set_up_camera(road)
         self.route_length_m = o.laps * self.road.length_m
         self._lane_d = lane_d
         self._road_limit_m = self.road.half_width_m + self.road.shoulder_m
-        self._progress_m = 0.0
-        self._steps = 0
-        self._sum_sq_lane_offset = 0.0
-        self._max_abs_lane_offset = 0.0
-        self._sum_speed = 0.0
-        self._last_command = (0.0, 0.0, 0.0)
+        self._start_records()
         self.target_speed_mps = o.target_speed_mps
         self._sense()
         if self.render_mode == "human":
@@ -389,11 +352,6 @@ class LaneKeepEnv(gym.Env):
             self._pixel_rng = np.random.default_rng(int(rng.integers(2**63)))
         if self.camera is not None:
             self.camera.set_road(road, palette, grain_rng)
-
-    @property
-    def s_m(self) -> float:
-        """The car's arc length along the road (m), as sensed at the last reset or step."""
-        return self._s_m
 
     def camera_image(self) -> np.ndarray:
         """What the car's camera sees now: ``uint8`` RGB, ``(camera_height, camera_width, 3)``."""
@@ -420,16 +378,6 @@ class LaneKeepEnv(gym.Env):
             noise = self._pixel_rng.normal(0.0, self.options.camera_pixel_noise, image.shape)
             image = np.clip(image + noise, 0, 255).astype(np.uint8)
         return image
-
-    def _sense(self) -> None:
-        """Read the ego car's state and place it on the road (ground-truth sensing)."""
-        state = self.vehicle_state = self.ego.state()
-        if self._steps:
-            frenet = self.road.project_point(state.x_m, state.y_m, self._s_m, window_m=30.0)
-        else:
-            frenet = self.road.project(np.array([state.x_m, state.y_m]))
-        self._s_m, self._d_m = float(frenet.s), float(frenet.d)
-        self._lane_heading = float(frenet.heading)
 
     def _driving_state(self) -> DrivingState:
         state = self.vehicle_state
@@ -460,14 +408,9 @@ class LaneKeepEnv(gym.Env):
         s_before = self._s_m
         self._steps += 1
         self._sense()
-        road, state = self.road, self.vehicle_state
-        progress_m = road.progress(s_before, self._s_m)
-        self._progress_m += progress_m
+        state = self.vehicle_state
         lane_offset = self._d_m - self._lane_d
-        self._sum_sq_lane_offset += lane_offset * lane_offset
-        if abs(lane_offset) > self._max_abs_lane_offset:
-            self._max_abs_lane_offset = abs(lane_offset)
-        self._sum_speed += state.speed_mps
+        progress_m = self._record_step(s_before, lane_offset)
 
         off_road = not abs(self._d_m) <= self._road_limit_m  # NaN counts as off the road
         rolled_over = max(abs(state.roll_rad), abs(state.pitch_rad)) > ROLLOVER_LIMIT_RAD
@@ -486,42 +429,8 @@ class LaneKeepEnv(gym.Env):
             info.update(self.episode_metrics(off_road=off_road, rolled_over=rolled_over))
         return observation, float(reward), terminated, truncated, info
 
-    def _hold_speed(self, steer_rad: float) -> None:
-        """The decision period's physics steps, with the speed PID closing its loop at physics rate."""
-        ego, world, controller, state = self.ego, self.world, self.speed_controller, self.vehicle_state
-        target = self.target_speed_mps = self._planned_speed()
-        if self.speed_profile is not None:
-            lateral_accel = abs(state.speed_mps * state.yaw_rate_radps)
-            cap = max(TRACTION_MIN_THROTTLE, 1.0 - lateral_accel / TRACTION_LATERAL_MPS2)
-            controller.pid.output_limits = (-1.0, cap)
-        # The first measurement is the one sensed at the end of the last step: no physics ran since,
-        # and it is the speed along the same yaw, so it saves a PyBullet query.
-        pedals = controller.run(target, state.speed_mps, world.dt_s, self.substeps,
-                                measure_speed=functools.partial(ego.forward_speed_mps, state.yaw_rad),
-                                apply_pedals=ego.drive, advance=world.step_physics)
-        self._last_command = (steer_rad, pedals.throttle, pedals.brake)
-
-    def _planned_speed(self) -> float:
-        """The speed loop's set-point for this decision period: the planned speed just ahead of the car."""
-        if self.speed_profile is None:
-            return self.options.target_speed_mps
-        state = self.vehicle_state
-        return self.speed_profile.at(self._s_m + max(state.speed_mps, 0.0) * SPEED_PREVIEW_S)
-
     def episode_metrics(self, *, off_road: bool, rolled_over: bool) -> dict[str, Any]:
-        steps = max(self._steps, 1)
-        return {
-            "route_completion": float(np.clip(self._progress_m / self.route_length_m, 0.0, 1.0)),
-            "lateral_error_rms": math.sqrt(self._sum_sq_lane_offset / steps),
-            "max_lateral_error_m": self._max_abs_lane_offset,
-            "off_road": bool(off_road),
-            "rolled_over": bool(rolled_over),
-            "collision": False,
-            "mean_speed": self._sum_speed / steps,
-            "distance_m": self._progress_m,
-            "episode_time_s": self._steps * self.decision_dt_s,
-            "track_seed": self.track_seed,
-        }
+        return self._driving_metrics(self.route_length_m, off_road=off_road, rolled_over=rolled_over, collision=False)
 
     def _info(self) -> dict[str, Any]:
         steer, throttle, brake = self._last_command
@@ -540,31 +449,3 @@ class LaneKeepEnv(gym.Env):
             info["target_speed_mps"] = self.target_speed_mps
             info["speed_controller"] = self.speed_controller.pid.components._asdict()
         return info
-
-    # -- rendering ------------------------------------------------------------------------------
-
-    def render(self):
-        if self.render_mode is None or self.ego is None:
-            return None
-        state = self.vehicle_state
-        c = self.world.client
-        if self.render_mode == "human":
-            self._aim_gui_camera()
-            return None
-        p = self.world._p
-        behind, height = 12.0, 5.0
-        eye = [state.x_m - behind * math.cos(state.yaw_rad), state.y_m - behind * math.sin(state.yaw_rad), height]
-        target = [state.x_m + 8 * math.cos(state.yaw_rad), state.y_m + 8 * math.sin(state.yaw_rad), 0.0]
-        width, height_px = self.options.render_width, self.options.render_height
-        view = c.computeViewMatrix(eye, target, [0, 0, 1])
-        projection = c.computeProjectionMatrixFOV(60, width / height_px, 0.5, 300.0)
-        _, _, rgba, _, _ = c.getCameraImage(width, height_px, view, projection, renderer=p.ER_TINY_RENDERER)
-        return np.asarray(rgba, dtype=np.uint8).reshape(height_px, width, 4)[:, :, :3]
-
-    def _aim_gui_camera(self) -> None:
-        """The GUI's camera chases the car: 12 m from it, 25° down, looking along its heading."""
-        state = self.vehicle_state
-        self.world.client.resetDebugVisualizerCamera(12.0, math.degrees(state.yaw_rad) - 90, -25, [state.x_m, state.y_m, 0.5])
-
-    def close(self) -> None:
-        self.world.close()

@@ -5,7 +5,8 @@
 - ``"steer_discrete"``: one of ``steer_levels`` evenly spaced steering angles; the speed PID holds the
   target speed (for DQN and other discrete-action agents).
 
-New modes (a manoeuvre mode carried out by the planner, for example) register in ``ACTION_MODES``.
+- ``"meta"`` (:class:`MetaAction`, ``DriveLab/Highway-v0`` only): a manoeuvre that the env's planner and
+  controllers carry out; not in ``ACTION_MODES``, which LaneKeep takes.
 """
 
 from __future__ import annotations
@@ -132,6 +133,30 @@ class DiscreteSteerAction(ActionMode):
     def nearest(self, steer_rad: float) -> int:
         """The discrete action closest to a steering angle (for drivers that compute a continuous one)."""
         return int(np.argmin(np.abs(self.angles_rad - steer_rad)))
+
+
+class MetaAction(ActionMode):
+    """``Discrete(5)``: a manoeuvre for the planner and the controllers to carry out (``DriveLab/Highway-v0``):
+    0 keep lane, 1 change left, 2 change right, 3 faster, 4 slower. Not a :class:`VehicleCommand`: the env plans
+    the manoeuvre (:meth:`manoeuvre` names it) and its controllers turn the plan into commands."""
+
+    name = "meta"
+    MANOEUVRES = ("keep_lane", "change_left", "change_right", "faster", "slower")
+
+    def __init__(self, **_: object) -> None:
+        self.space = spaces.Discrete(len(self.MANOEUVRES))
+
+    def manoeuvre(self, action) -> str:
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < len(self.MANOEUVRES):
+            return self.MANOEUVRES[int(action)]
+        array = np.asarray(action)
+        if array.size == 1 and array.dtype.kind in "iu" and 0 <= array.item() < len(self.MANOEUVRES):
+            return self.MANOEUVRES[array.item()]
+        raise ValueError(f"action for action='meta' must be one integer in 0..{len(self.MANOEUVRES) - 1} "
+                         f"({', '.join(f'{i} {name}' for i, name in enumerate(self.MANOEUVRES))}), got {array.tolist()}")
+
+    def command(self, action) -> VehicleCommand:
+        raise TypeError("action='meta' is carried out by the env's planner and controllers, not as a vehicle command")
 
 
 ACTION_MODES: dict[str, Callable[..., ActionMode]] = {

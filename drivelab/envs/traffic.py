@@ -30,6 +30,10 @@ from drivelab.planning.driver_models import (IDMParams, LaneChangeAssessment, MO
 from drivelab.planning.road import Road
 
 NO_LANE = -1
+# Beyond this gap another vehicle hardly matters to IDM: with the default parameters at 25 m/s its
+# interaction term is under 0.2 m/s², MOBIL's threshold, so a driver with nobody this close ahead or
+# behind skips its turn to consider a lane change.
+INTERACTION_M = 100.0
 
 
 def _minimum_jerk(u):
@@ -131,7 +135,8 @@ class Traffic:
         self.speed_mps = o.initial_speed_fraction * self.desired_speed_mps
         self.lane = rng.integers(0, lanes, size=n)
         # Slots per lane: the loop cut into equal cells, one vehicle at most per cell, drawn without replacement.
-        cell_m = max(float(self.length_m.max()) + o.idm.min_gap_m + o.idm.time_headway_s * float(self.speed_mps.max()) / 2, 1.0)
+        top_speed = o.initial_speed_fraction * o.desired_speed_mps[1]
+        cell_m = o.vehicle_length_m[1] + o.idm.min_gap_m + o.idm.time_headway_s * top_speed / 2
         cells = int(self.loop_m // cell_m)
         free = [c for c in range(cells * lanes)
                 if not (c // cells == ego_lane and self._near_ego((c % cells + 0.5) * cell_m, ego_s_m))]
@@ -176,7 +181,7 @@ class Traffic:
             self.time_s += dt_s
             return
         self._step_bodies = None
-        leader_gap, leader_speed = self._leaders(ego)
+        leader_gap, leader_speed, follower_gap = self._leaders(ego)
         accel = idm_acceleration(self.speed_mps, leader_gap, leader_speed, self._idm_arrays())
         speed = np.maximum(self.speed_mps + accel * dt_s, 0.0)
         self.s_m = (self.s_m + 0.5 * (self.speed_mps + speed) * dt_s) % self.loop_m
@@ -192,10 +197,14 @@ class Traffic:
             self.change_elapsed_s[finished] = 0.0
         self.time_s += dt_s
         due = np.flatnonzero((self._next_mobil_s <= self.time_s) & (self.from_lane == NO_LANE))
+        self._next_mobil_s[due] += self.options.mobil_interval_s
+        if self.options.mobil.keep_right_bias_mps2 == 0.0:
+            # Nobody within INTERACTION_M ahead or behind in its lane: IDM's interaction terms are all below
+            # 0.2 m/s² there, so no change can gain MOBIL's threshold (the keep-right bias aside).
+            due = due[(leader_gap[due] < INTERACTION_M) | (follower_gap[due] < INTERACTION_M)]
         self._step_bodies = None  # the vehicles moved: the bodies are read again, once, for MOBIL's turns
         for index in due:
             self._consider_lane_change(int(index), ego)
-        self._next_mobil_s[due] += self.options.mobil_interval_s
 
     def _idm_arrays(self) -> IDMParams:
         # IDM with each driver's own desired speed (idm_acceleration broadcasts over arrays).
@@ -215,8 +224,9 @@ class Traffic:
         self._step_bodies = (s, length, speed, lanes)
         return self._step_bodies
 
-    def _leaders(self, ego: Footprint | None) -> tuple[np.ndarray, np.ndarray]:
-        """Each vehicle's gap to, and speed of, the nearest body ahead sharing one of its lanes."""
+    def _leaders(self, ego: Footprint | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each vehicle's gap to, and speed of, the nearest body ahead sharing one of its lanes; and the gap
+        from the nearest body behind it (the ego car included)."""
         s, length, speed, lanes = self._bodies(ego)
         n = self.count
         gaps = self.gaps_ahead(self.s_m, self.length_m, s, length)
@@ -225,7 +235,11 @@ class Traffic:
         gaps = np.where(shares, gaps, np.inf)
         nearest = np.argmin(gaps, axis=1)
         gap = gaps[np.arange(n), nearest]
-        return gap, np.where(np.isfinite(gap), speed[nearest], 0.0)
+        behind = gaps[:, :n].min(axis=0)
+        if ego is not None:  # the ego car as a follower: its gap to each vehicle ahead in a lane they share
+            from_ego = (self.s_m - s[n]) % self.loop_m - (self.length_m + length[n]) / 2
+            behind = np.minimum(behind, np.where(shares[:, n], from_ego, np.inf))
+        return gap, np.where(np.isfinite(gap), speed[nearest], 0.0), behind
 
     def _neighbours(self, index: int, lanes: tuple[int, ...], ego: Footprint | None) -> dict[int, tuple[Neighbour, Neighbour]]:
         """For each of ``lanes``: the leader and the follower of vehicle ``index`` among the bodies occupying it."""

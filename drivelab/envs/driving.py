@@ -1,0 +1,173 @@
+"""What the driving worlds share: the PyBullet world with the ego car on a road, ground-truth sensing in
+road coordinates, the speed loop at physics rate, the episode's bookkeeping, and rendering.
+
+``DriveLab/LaneKeep-v0`` (:mod:`drivelab.envs.lanekeep`) and ``DriveLab/Highway-v0``
+(:mod:`drivelab.envs.highway`) are :class:`DrivingWorldEnv` subclasses: they build their road and their
+observation, action and reward, and leave the car, the world and the metrics every report uses here.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from drivelab.envs.vehicle import Vehicle
+from drivelab.planning import LaneSpeedProfile, Road
+
+# The speed PID coasts for commands in (-0.05, 0) instead of touching the brakes. Without it, the
+# PI loop's small overshoots pressed the brakes on a fifth of the cruising steps (measured on the
+# rule-based driver's laps): chattering pedals no cruise control has, which also made each physics
+# step ~8 % dearer (four braked wheel motors instead of two driven ones). Drag settles the overshoot;
+# lap metrics did not change in their fourth digit.
+SPEED_BRAKE_DEADBAND = 0.05
+# The speed set-point is read this far ahead of the car (at its current speed): the speed loop lags
+# by about its 0.25 s time constant plus the decision period, so braking for a bend starts on time.
+SPEED_PREVIEW_S = 0.5
+# Braking and acceleration the planned speed asks of the car: well inside what its brakes (5 m/s²)
+# and engine (2 m/s² at full throttle) deliver, so the speed loop can follow the plan.
+PLANNED_DECEL_MPS2 = 2.0
+PLANNED_ACCEL_MPS2 = 1.0
+# Traction control: the throttle the speed loop may use shrinks with the lateral acceleration, so the
+# driven rear tyres keep grip for cornering (full throttle in a bend spun the car: power oversteer).
+TRACTION_LATERAL_MPS2 = 4.0
+TRACTION_MIN_THROTTLE = 0.3
+ROLLOVER_LIMIT_RAD = 1.0  # roll or pitch beyond this: the car has left its wheels
+
+
+class DrivingWorldEnv(gym.Env):
+    """The ego car in a PyBullet world on a road (the shared part of the driving envs).
+
+    A subclass sets, in its ``__init__``: ``options`` (with ``target_speed_mps``, ``render_width`` and
+    ``render_height``), ``world``, ``vehicle_spec``, ``speed_controller``, ``substeps`` (physics steps per
+    speed-loop period), ``speed_profile`` (or None) and ``_needs_road_meshes``; and, each reset, calls
+    :meth:`_place_ego` and :meth:`_start_records`, then :meth:`_sense`.
+    """
+
+    road: Road | None = None
+    ego: Vehicle | None = None
+    speed_profile: LaneSpeedProfile | None = None
+
+    def _place_ego(self, road: Road, pose: dict[str, float]) -> None:
+        """The world at the episode's start: the car at ``pose`` on ``road``.
+
+        Headless, the world goes back to its snapshot (ground and car, as built) in a fraction of a
+        millisecond. PyBullet's renderer also sees the road's meshes, which change with the road, so
+        then the world is built anew. Either way the car is built at the origin and then placed, so
+        both paths give the same state, bit for bit (tests/envs/test_lanekeep.py checks it).
+        """
+        world = self.world
+        if self._needs_road_meshes or not world.restore_snapshot():
+            world.clear()
+            self.ego = world.add_vehicle(self.vehicle_spec)
+            if not self._needs_road_meshes:
+                world.save_snapshot()
+        self.ego.place(**pose)
+        world.set_road(road)
+        self.speed_controller.reset()
+        if self._needs_road_meshes:
+            world.ensure_road_visuals()
+
+    def _start_records(self) -> None:
+        """The episode's bookkeeping, from zero."""
+        self._progress_m = 0.0
+        self._steps = 0
+        self._sum_sq_lane_offset = 0.0
+        self._max_abs_lane_offset = 0.0
+        self._sum_speed = 0.0
+        self._last_command = (0.0, 0.0, 0.0)
+
+    def _record_step(self, s_before: float, lane_offset: float) -> float:
+        """One decision step in the episode's records: progress since ``s_before`` (returned, m), the offset
+        from the lane centre and the speed."""
+        progress_m = self.road.progress(s_before, self._s_m)
+        self._progress_m += progress_m
+        self._sum_sq_lane_offset += lane_offset * lane_offset
+        if abs(lane_offset) > self._max_abs_lane_offset:
+            self._max_abs_lane_offset = abs(lane_offset)
+        self._sum_speed += self.vehicle_state.speed_mps
+        return progress_m
+
+    def _driving_metrics(self, route_length_m: float, *, off_road: bool, rolled_over: bool, collision: bool) -> dict[str, Any]:
+        """The metrics every driving report uses, for the episode so far."""
+        steps = max(self._steps, 1)
+        return {
+            "route_completion": float(np.clip(self._progress_m / route_length_m, 0.0, 1.0)),
+            "lateral_error_rms": math.sqrt(self._sum_sq_lane_offset / steps),
+            "max_lateral_error_m": self._max_abs_lane_offset,
+            "off_road": bool(off_road),
+            "rolled_over": bool(rolled_over),
+            "collision": bool(collision),
+            "mean_speed": self._sum_speed / steps,
+            "distance_m": self._progress_m,
+            "episode_time_s": self._steps * self.decision_dt_s,
+            "track_seed": self.track_seed,
+        }
+
+    @property
+    def s_m(self) -> float:
+        """The car's arc length along the road (m), as sensed at the last reset or step."""
+        return self._s_m
+
+    def _sense(self) -> None:
+        """Read the ego car's state and place it on the road (ground-truth sensing)."""
+        state = self.vehicle_state = self.ego.state()
+        if self._steps:
+            frenet = self.road.project_point(state.x_m, state.y_m, self._s_m, window_m=30.0)
+        else:
+            frenet = self.road.project(np.array([state.x_m, state.y_m]))
+        self._s_m, self._d_m = float(frenet.s), float(frenet.d)
+        self._lane_heading = float(frenet.heading)
+
+    def _hold_speed(self, steer_rad: float) -> None:
+        """The decision period's physics steps, with the speed PID closing its loop at physics rate."""
+        ego, world, controller, state = self.ego, self.world, self.speed_controller, self.vehicle_state
+        target = self.target_speed_mps = self._planned_speed()
+        if self.speed_profile is not None:
+            lateral_accel = abs(state.speed_mps * state.yaw_rate_radps)
+            cap = max(TRACTION_MIN_THROTTLE, 1.0 - lateral_accel / TRACTION_LATERAL_MPS2)
+            controller.pid.output_limits = (-1.0, cap)
+        # The first measurement is the one sensed at the end of the last step: no physics ran since,
+        # and it is the speed along the same yaw, so it saves a PyBullet query.
+        pedals = controller.run(target, state.speed_mps, world.dt_s, self.substeps,
+                                measure_speed=functools.partial(ego.forward_speed_mps, state.yaw_rad),
+                                apply_pedals=ego.drive, advance=world.step_physics)
+        self._last_command = (steer_rad, pedals.throttle, pedals.brake)
+
+    def _planned_speed(self) -> float:
+        """The speed loop's set-point for this decision period: the planned speed just ahead of the car."""
+        if self.speed_profile is None:
+            return self.options.target_speed_mps
+        state = self.vehicle_state
+        return self.speed_profile.at(self._s_m + max(state.speed_mps, 0.0) * SPEED_PREVIEW_S)
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def render(self):
+        if self.render_mode is None or self.ego is None:
+            return None
+        state = self.vehicle_state
+        c = self.world.client
+        if self.render_mode == "human":
+            self._aim_gui_camera()
+            return None
+        p = self.world._p
+        behind, height = 12.0, 5.0
+        eye = [state.x_m - behind * math.cos(state.yaw_rad), state.y_m - behind * math.sin(state.yaw_rad), height]
+        target = [state.x_m + 8 * math.cos(state.yaw_rad), state.y_m + 8 * math.sin(state.yaw_rad), 0.0]
+        width, height_px = self.options.render_width, self.options.render_height
+        view = c.computeViewMatrix(eye, target, [0, 0, 1])
+        projection = c.computeProjectionMatrixFOV(60, width / height_px, 0.5, 300.0)
+        _, _, rgba, _, _ = c.getCameraImage(width, height_px, view, projection, renderer=p.ER_TINY_RENDERER)
+        return np.asarray(rgba, dtype=np.uint8).reshape(height_px, width, 4)[:, :, :3]
+
+    def _aim_gui_camera(self) -> None:
+        """The GUI's camera chases the car: 12 m from it, 25° down, looking along its heading."""
+        state = self.vehicle_state
+        self.world.client.resetDebugVisualizerCamera(12.0, math.degrees(state.yaw_rad) - 90, -25, [state.x_m, state.y_m, 0.5])
+
+    def close(self) -> None:
+        self.world.close()
