@@ -74,6 +74,7 @@ class HighwayOptions:
     max_episode_s: float = 60.0
     decision_hz: float | None = None
     control_hz: float = 20.0
+    traffic_hz: float = 5.0
     physics_hz: float = 100.0
     steer_levels: int = 9
     nearby_vehicles: int = 6
@@ -128,6 +129,9 @@ class HighwayOptions:
         substeps = self.physics_hz / self.control_hz
         require(abs(substeps - round(substeps)) < 1e-9 and round(substeps) >= 1,
                 f"option physics_hz ({self.physics_hz}) must be a whole multiple of control_hz ({self.control_hz})")
+        every = self.control_hz / self.traffic_hz if number(self.traffic_hz) and self.traffic_hz > 0 else math.nan
+        require(abs(every - round(every)) < 1e-9 and round(every) >= 1,
+                f"option control_hz ({self.control_hz}) must be a whole multiple of traffic_hz ({self.traffic_hz!r})")
         try:
             self.track_spec()
             self.traffic_options()
@@ -212,7 +216,8 @@ class HighwayEnv(DrivingWorldEnv):
       ``lane_change_s`` (4 s) of driving; faster and slower step through ``target_speeds_mps`` (20, 25, 30 m/s;
       the car starts at 25). Stanley's steering law tracks the path at ``control_hz`` (20 Hz); the speed PID
       holds the target speed (no faster than the lane's curves allow at ``max_lateral_accel_mps2``) at
-      ``physics_hz`` (100 Hz). A change into a lane that does not exist, a change while one is under way, and
+      ``physics_hz`` (100 Hz). The other drivers decide (IDM, MOBIL's turns) at ``traffic_hz`` (5 Hz, highway-fast-v0's
+      simulation rate) and move at ``control_hz``, where collisions are checked. A change into a lane that does not exist, a change while one is under way, and
       faster or slower beyond the ends of the speed list do nothing; ``info["noop"]`` says so and the episode
       counts them (``noop_manoeuvres``).
     - ``"steer"``, ``"steer_discrete"``, ``"direct"``: as on LaneKeep, at ``decision_hz`` (default ``control_hz``);
@@ -280,6 +285,7 @@ class HighwayEnv(DrivingWorldEnv):
         self.decision_dt_s = 1.0 / decision_hz
         self.control_dt_s = 1.0 / o.control_hz
         self.substeps = round(o.physics_hz / o.control_hz)
+        self.traffic_every = round(o.control_hz / o.traffic_hz)  # control steps between the drivers' decisions
         self.metadata = {**self.metadata, "render_fps": decision_hz}
         self.world = World(PhysicsSettings(physics_hz=o.physics_hz), gui=render_mode == "human")
         self.speed_controller = SpeedController(brake_deadband=SPEED_BRAKE_DEADBAND)
@@ -341,6 +347,7 @@ class HighwayEnv(DrivingWorldEnv):
         self.headway_violation_s = 0.0
         self._under_headway = False
         self.collided_with: int | None = None
+        self._control_ticks = 0
         self._sense()
         if self.render_mode == "human":
             self._aim_gui_camera()
@@ -428,8 +435,11 @@ class HighwayEnv(DrivingWorldEnv):
                 self._hold_speed(steer)
             self._sense()
             footprint = self.ego_footprint()
-            self.traffic.step(self.control_dt_s, footprint)
-            headway_cost += self._account_headway(footprint)
+            drive = self._control_ticks % self.traffic_every == 0
+            self.traffic.step(self.control_dt_s, footprint, drive=drive)
+            self._control_ticks += 1
+            if drive:  # the headway, at the drivers' rate: a violation lasts far longer than their 0.2 s
+                headway_cost += self._account_headway(footprint, self.traffic_every * self.control_dt_s)
             hits = self.traffic.collisions(footprint)
             state = self.vehicle_state
             off_road = not abs(self._d_m) <= self._road_limit_m
@@ -459,16 +469,16 @@ class HighwayEnv(DrivingWorldEnv):
             info.update(self.episode_metrics(off_road=off_road, rolled_over=rolled_over, collision=collision))
         return observation, float(reward), terminated, truncated, info
 
-    def _account_headway(self, ego: Footprint) -> float:
-        """Seconds of this control period spent under the headway limit; counts each new violation."""
+    def _account_headway(self, ego: Footprint, period_s: float) -> float:
+        """Seconds of the ``period_s`` ending now spent under the headway limit; counts each new violation."""
         gap, _ = self._gap_in_lane(ego, self.road.lane_index(self._d_m), ahead=True)
         under = ego.speed_mps > 1.0 and gap / ego.speed_mps < HEADWAY_LIMIT_S
         if under and not self._under_headway:
             self.headway_violations += 1
         self._under_headway = under
         if under:
-            self.headway_violation_s += self.control_dt_s
-            return self.control_dt_s
+            self.headway_violation_s += period_s
+            return period_s
         return 0.0
 
     def _gap_in_lane(self, ego: Footprint, lane: int, *, ahead: bool) -> tuple[float, float]:

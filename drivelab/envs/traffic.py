@@ -119,6 +119,8 @@ class Traffic:
         self.lane_centres = np.array([road.lane_center_d(lane) for lane in range(road.lane_count)])
         self.lane_lines = road.lane_lines_d()
         self._step_bodies = None  # everything on the road during one step (see _bodies)
+        self._occupied = None  # the lanes each vehicle overlaps, once per step (see occupied_lanes)
+        self._accel: np.ndarray | None = None  # IDM's last accelerations, held between its updates
         self.time_s = 0.0
         self.lane_changes = 0
         self._place(rng, ego_s_m, ego_lane)
@@ -164,8 +166,10 @@ class Traffic:
         return len(self.s_m)
 
     def occupied_lanes(self) -> np.ndarray:
-        """``(N, lanes)`` bool: the lanes each vehicle's footprint overlaps."""
-        return _lanes_overlapped(self.d_m, self.width_m, self.lane_lines)
+        """``(N, lanes)`` bool: the lanes each vehicle's footprint overlaps (read once per step; do not modify)."""
+        if self._occupied is None:
+            self._occupied = _lanes_overlapped(self.d_m, self.width_m, self.lane_lines)
+        return self._occupied
 
     def gaps_ahead(self, s_m: np.ndarray, length_m: np.ndarray, other_s_m: np.ndarray, other_length_m: np.ndarray) -> np.ndarray:
         """``(len(s_m), len(other_s_m))`` bumper-to-bumper gaps from each body to each other one ahead along the loop."""
@@ -174,17 +178,24 @@ class Traffic:
 
     # -- stepping ----------------------------------------------------------------------------------
 
-    def step(self, dt_s: float, ego: Footprint | None = None) -> None:
-        """Move every vehicle ``dt_s`` seconds: IDM along the lane, lane changes under way, and MOBIL's turns."""
+    def step(self, dt_s: float, ego: Footprint | None = None, *, drive: bool = True) -> None:
+        """Move every vehicle ``dt_s`` seconds: IDM along the lane, lane changes under way, and MOBIL's turns.
+
+        With ``drive=False`` the drivers do not decide: each keeps its last IDM acceleration and its lane
+        change goes on (the env lets its drivers decide every other control step and moves them at each).
+        """
         n = self.count
         if n == 0:
             self.time_s += dt_s
             return
-        self._step_bodies = None
-        leader_gap, leader_speed, follower_gap = self._leaders(ego)
-        accel = idm_acceleration(self.speed_mps, leader_gap, leader_speed, self._idm_arrays())
-        speed = np.maximum(self.speed_mps + accel * dt_s, 0.0)
-        self.s_m = (self.s_m + 0.5 * (self.speed_mps + speed) * dt_s) % self.loop_m
+        self._step_bodies = self._occupied = None
+        if drive or self._accel is None:
+            leader_gap, leader_speed, follower_gap = self._leaders(ego)
+            self._accel = idm_acceleration(self.speed_mps, leader_gap, leader_speed, self._idm_arrays())
+        speed = self.speed_mps + self._accel * dt_s
+        np.maximum(speed, 0.0, out=speed)
+        s_m = self.s_m + 0.5 * dt_s * (self.speed_mps + speed)
+        self.s_m = np.remainder(s_m, self.loop_m, out=s_m)
         self.speed_mps = speed
         changing = self.from_lane != NO_LANE
         if changing.any():
@@ -195,7 +206,10 @@ class Traffic:
             finished = np.flatnonzero(changing)[u >= 1.0]
             self.from_lane[finished] = NO_LANE
             self.change_elapsed_s[finished] = 0.0
+            self._occupied = None
         self.time_s += dt_s
+        if not drive:
+            return
         due = np.flatnonzero((self._next_mobil_s <= self.time_s) & (self.from_lane == NO_LANE))
         self._next_mobil_s[due] += self.options.mobil_interval_s
         if self.options.mobil.keep_right_bias_mps2 == 0.0:
@@ -218,7 +232,8 @@ class Traffic:
             return self._step_bodies
         s, length, speed, lanes = self.s_m, self.length_m, self.speed_mps, self.occupied_lanes()
         if ego is not None:
-            ego_lanes = _lanes_overlapped(np.array([ego.d_m]), np.array([_lateral_extent(ego)]), self.lane_lines)
+            half = _lateral_extent(ego) / 2
+            ego_lanes = ((ego.d_m + half > self.lane_lines[:-1]) & (ego.d_m - half < self.lane_lines[1:]))[None, :]
             s, length = np.append(s, ego.s_m % self.loop_m), np.append(length, _longitudinal_extent(ego))
             speed, lanes = np.append(speed, ego.speed_mps), np.vstack([lanes, ego_lanes])
         self._step_bodies = (s, length, speed, lanes)
@@ -294,22 +309,30 @@ class Traffic:
         if self.count == 0:
             return np.zeros(0, dtype=int)
         ds = (self.s_m - ego.s_m + self.loop_m / 2) % self.loop_m - self.loop_m / 2
-        dd = self.d_m - ego.d_m
+        near = np.flatnonzero(np.abs(ds) < float(self.length_m.max()) + ego.length_m + ego.width_m)
+        if len(near) == 0:
+            return near
+        hits = self._overlapping(ego, ds[near], self.d_m[near] - ego.d_m, self.length_m[near], self.width_m[near])
+        return near[hits]
+
+    @staticmethod
+    def _overlapping(ego: Footprint, ds: np.ndarray, dd: np.ndarray, length_m: np.ndarray, width_m: np.ndarray) -> np.ndarray:
+        """Which lane-aligned boxes (centre offsets ``ds``, ``dd`` from the ego car) overlap its turned footprint."""
         # The vehicles' boxes are aligned with the lane; the ego's is turned by its heading relative to it.
         c, s = abs(math.cos(ego.heading_rad)), abs(math.sin(ego.heading_rad))
         half_l, half_w = ego.length_m / 2, ego.width_m / 2
         ego_extent_s, ego_extent_d = half_l * c + half_w * s, half_l * s + half_w * c
-        overlap_s = np.abs(ds) < self.length_m / 2 + ego_extent_s
-        overlap_d = np.abs(dd) < self.width_m / 2 + ego_extent_d
+        overlap_s = np.abs(ds) < length_m / 2 + ego_extent_s
+        overlap_d = np.abs(dd) < width_m / 2 + ego_extent_d
         # The ego's own axes: project the centre offset and the vehicles' half-extents on them.
         cos_h, sin_h = math.cos(ego.heading_rad), math.sin(ego.heading_rad)
         along = np.abs(ds * cos_h + dd * sin_h)
         across = np.abs(-ds * sin_h + dd * cos_h)
-        vehicle_on_along = self.length_m / 2 * c + self.width_m / 2 * s
-        vehicle_on_across = self.length_m / 2 * s + self.width_m / 2 * c
+        vehicle_on_along = length_m / 2 * c + width_m / 2 * s
+        vehicle_on_across = length_m / 2 * s + width_m / 2 * c
         overlap_along = along < half_l + vehicle_on_along
         overlap_across = across < half_w + vehicle_on_across
-        return np.flatnonzero(overlap_s & overlap_d & overlap_along & overlap_across)
+        return overlap_s & overlap_d & overlap_along & overlap_across
 
     def snapshot(self) -> dict[str, Any]:
         """The vehicles' arrays (copies), for tests and viewers."""

@@ -236,6 +236,19 @@ def cmd_bench_env(args: argparse.Namespace) -> int:
         raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
     if args.rounds < 1:
         raise UsageError(f"--rounds must be >= 1, got {args.rounds}")
+    if args.env == "DriveLab/Highway-v0":
+        from drivelab.experiments.bench_highway import bench_highway, check_vehicles, format_highway_bench
+
+        try:
+            vehicles = check_vehicles(args.vehicles)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        result = bench_highway(seconds=args.seconds, rounds=args.rounds, vehicles=vehicles, with_peer=not args.no_peer,
+                               progress=None if args.json else print)
+        print(json.dumps(_json_ready(result)) if args.json else format_highway_bench(result))
+        return 0
+    if args.env != "DriveLab/LaneKeep-v0":
+        raise UsageError(f"--env must be DriveLab/LaneKeep-v0 or DriveLab/Highway-v0, got {args.env!r}")
     result = bench_env(seconds=args.seconds, with_peer=not args.no_peer, rounds=args.rounds,
                        progress=None if args.json else print)
     if args.json:
@@ -552,6 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--seconds", type=float, default=10.0, help="wall time per measured workload (default: %(default)s)")
     env.add_argument("--rounds", type=int, default=5, help="interleaved rounds the wall time is split into (default: %(default)s)")
     env.add_argument("--no-peer", action="store_true", help="skip highway-env even when installed")
+    env.add_argument("--env", default="DriveLab/LaneKeep-v0",
+                     help="DriveLab/LaneKeep-v0 (replayed laps, the physics ceiling) or DriveLab/Highway-v0 (each action "
+                          "mode, with --vehicles others) (default: %(default)s)")
+    env.add_argument("--vehicles", type=int, default=20, help="with DriveLab/Highway-v0: other vehicles (default: %(default)s, as highway-fast-v0)")
     env.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     env.set_defaults(handler=cmd_bench_env)
     train_bench = targets.add_parser("train", help="drivelab train (with tracking) vs a plain stable-baselines3 script")

@@ -391,6 +391,8 @@ class Road:
 
     def lane_index(self, d):
         """Lane (0 = rightmost) that lateral offset ``d`` lies in, clipped to the existing lanes."""
+        if type(d) is float:  # one offset, as an env asks every control step: the same, without numpy
+            return min(max(math.floor((d + self.half_width_m) / self.lane_width_m), 0), self.lane_count - 1)
         idx = np.floor((np.asarray(d, dtype=float) + self.half_width_m) / self.lane_width_m)
         idx = np.clip(idx, 0, self.lane_count - 1).astype(int)
         return int(idx) if idx.ndim == 0 else idx
