@@ -39,6 +39,7 @@ class Decision:
     :param mean, std: PPO's Gaussian over a continuous action (one per action dimension, before clipping).
     :param terms: the rule-based driver's controller terms by name (rad), when it has them.
     :param agent_input: what the agent's network read (the frame stack for a stacked-frame agent), or None.
+    :param reason: a rule-based agent's reason for the action, in words (the highway driver's), or "".
     """
 
     action: Any
@@ -48,6 +49,7 @@ class Decision:
     std: np.ndarray | None = None
     terms: dict[str, float] = field(default_factory=dict)
     agent_input: np.ndarray | None = None
+    reason: str = ""
 
 
 def _sb3_model(agent: Any) -> tuple[Any, Any]:
@@ -113,4 +115,7 @@ def _scripted_decision(agent: Any, observation: np.ndarray) -> Decision:
     action, _ = agent.predict(observation, deterministic=True)
     if isinstance(agent, RuleBasedDriver):
         return Decision(action=action, kind=RULE_BASED, terms=agent.last_controller_terms())
+    reason = getattr(agent, "last_reason", None)
+    if reason is not None:  # the highway's rule-based driver: MOBIL's or IDM's verdict
+        return Decision(action=action, kind=RULE_BASED, reason=reason)
     return Decision(action=action, kind=RANDOM if isinstance(agent, RandomAgent) else "other")

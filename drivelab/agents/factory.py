@@ -219,6 +219,12 @@ class RandomAgent:
 def scripted_agent(algo: str, env: gym.Env, seed: int = 0):
     """The rule-based driver or the random agent for ``env`` (scripted agents read raw observations)."""
     if algo == "rule_based":
+        from drivelab.envs.highway import HighwayEnv
+
+        if isinstance(env.unwrapped, HighwayEnv):
+            from drivelab.agents.highway_driver import HighwayDriver
+
+            return HighwayDriver.for_env(env)
         from drivelab.agents.rule_based import RuleBasedDriver
 
         return RuleBasedDriver.for_env(env)

@@ -21,7 +21,7 @@ from drivelab.control import SpeedController, Stanley
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
                                    SPEED_PREVIEW_S, DrivingWorldEnv)
 from drivelab.envs.modes import ACTION_MODES, ActionMode, MetaAction
-from drivelab.envs.observations import Feature
+from drivelab.envs.observations import DrivingState, Feature
 from drivelab.envs.traffic import Footprint, Traffic, TrafficOptions
 from drivelab.envs.vehicle import VehicleSpec
 from drivelab.envs.world import PhysicsSettings, World
@@ -505,6 +505,39 @@ class HighwayEnv(DrivingWorldEnv):
                        driving_score=score)
         return metrics
 
+    # -- what a viewer reads --------------------------------------------------------------------
+
+    @property
+    def driving_state(self) -> DrivingState:
+        """The car's road-relative state (the perception stage's output type), against its lane's centre."""
+        state, road = self.vehicle_state, self.road
+        offset = self._d_m - road.lane_center_d(road.lane_index(self._d_m))
+        heading = (state.yaw_rad - self._lane_heading + math.pi) % (2 * math.pi) - math.pi
+        return DrivingState(offset, heading, state.speed_mps, state.yaw_rate_radps, state.steer_rad,
+                            (float(road.curvature_at(self._s_m)),))
+
+    def planned_path(self, horizon_m: float = 60.0, spacing_m: float = 2.0) -> np.ndarray:
+        """World x, y of what the planner asks the car to follow ahead: the lane change under way, or the lane's centre."""
+        road, s = self.road, self._s_m + np.arange(0.0, horizon_m + spacing_m, spacing_m)
+        if self.change is None:
+            d = np.full(len(s), road.lane_center_d(self.lane))
+        else:
+            s_start, d_from, d_to, length = self.change
+            u = np.clip((self.road.progress(s_start, self._s_m) + s - self._s_m) / length, 0.0, 1.0)
+            d = d_from + (d_to - d_from) * u**3 * (10 - 15 * u + 6 * u * u)
+        return road.position(road.wrap_s(s), d)
+
+    def other_vehicles(self, within_m: float = 150.0) -> list[tuple[float, float, float]]:
+        """World x, y and yaw of the traffic within ``within_m`` of the car along the road."""
+        t, road = self.traffic, self.road
+        ds = (t.s_m - self._s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2
+        near = np.flatnonzero(np.abs(ds) <= within_m)
+        if len(near) == 0:
+            return []
+        xy = road.position(t.s_m[near], t.d_m[near])
+        yaw = road.heading_at(t.s_m[near])
+        return [(float(x), float(y), float(heading)) for (x, y), heading in zip(np.atleast_2d(xy), np.atleast_1d(yaw))]
+
     # -- observation ---------------------------------------------------------------------------
 
     def _observe(self) -> np.ndarray:
@@ -534,7 +567,9 @@ class HighwayEnv(DrivingWorldEnv):
 
     def _info(self, *, noop: bool, manoeuvre: str | None) -> dict[str, Any]:
         steer, throttle, brake = self._last_command
+        road = self.road
         return {"s_m": self._s_m, "d_m": self._d_m, "lane": self.lane, "speed_mps": self.vehicle_state.speed_mps,
+                "lane_offset_m": self._d_m - road.lane_center_d(road.lane_index(self._d_m)),
                 "steer_rad": self.vehicle_state.steer_rad, "steer_command_rad": steer, "throttle": throttle, "brake": brake,
                 "cruise_speed_mps": self.cruise_speed_mps, "target_speed_mps": self.target_speed_mps, "changing_lane": self.change is not None,
                 "manoeuvre": manoeuvre, "noop": bool(noop), "time_s": self._steps * self.decision_dt_s,

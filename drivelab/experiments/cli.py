@@ -68,6 +68,7 @@ def _json_ready(value: Any) -> Any:
 
 
 METRIC_COLUMNS = ("route_completion", "lateral_error_rms", "max_lateral_error_m", "off_road", "mean_speed", "episode_time_s")
+TRAFFIC_COLUMNS = ("collision", "lane_changes", "headway_violations", "driving_score")  # DriveLab/Highway-v0
 
 
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -105,7 +106,14 @@ def _drive_agent(args: argparse.Namespace, loaded: tuple[Any, dict[str, Any]] | 
             config = RuleBasedDriverConfig(tracker=args.tracker)
         except ValueError as error:
             raise UsageError(str(error)) from None
-        env = _make_env(args.env, args.action or "steer", options, render_mode=args.render)
+        highway = args.env == "DriveLab/Highway-v0"
+        env = _make_env(args.env, args.action or ("meta" if highway else "steer"), options, render_mode=args.render)
+        if args.agent == "rule_based" and highway:
+            if env.unwrapped.action_mode.name != "meta":
+                raise UsageError("the highway's rule-based driver decides meta-actions: drop --action or give --action meta")
+            from drivelab.agents.highway_driver import HighwayDriver
+
+            return HighwayDriver.for_env(env), env, "rule-based highway driver (MOBIL)", "meta"
         agent = RuleBasedDriver.for_env(env, config) if args.agent == "rule_based" else RandomAgent(env.action_space, args.seed)
         label = f"rule-based driver ({args.tracker} tracker)" if args.agent == "rule_based" else "random agent"
         return agent, env, label, env.unwrapped.action_mode.name
@@ -195,7 +203,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
                     env.unwrapped.observation_mode.reset_errors()
                 reset_options = None if args.first_track_seed is None else {"track_seed": args.first_track_seed + seed - args.seed}
                 total_reward, _, info = run_episode(agent, timed, seed, reset_options)
-                metrics = {key: info[key] for key in info if key in METRIC_COLUMNS or key in ("collision", "rolled_over", "distance_m", "track_seed")}
+                metrics = {key: info[key] for key in info if key in METRIC_COLUMNS + TRAFFIC_COLUMNS
+                           or key in ("collision", "rolled_over", "distance_m", "track_seed")}
                 episode = {"seed": seed, "return": total_reward, **metrics, "wall_time_s": timed.wall_time_s}
                 if perceived:
                     episode["perception_mae"] = env.unwrapped.observation_mode.mean_absolute_errors()
@@ -204,6 +213,9 @@ def cmd_drive(args: argparse.Namespace) -> int:
             env.close()
     summary = {
         "episodes": len(episodes),
+        **({"collision_count": sum(bool(e["collision"]) for e in episodes),
+            "driving_score_mean": sum(e["driving_score"] for e in episodes) / len(episodes)}
+           if "driving_score" in episodes[0] else {}),
         "route_completion_mean": sum(e["route_completion"] for e in episodes) / len(episodes),
         "lateral_error_rms_max": max(e["lateral_error_rms"] for e in episodes),
         "off_road_count": sum(bool(e["off_road"]) for e in episodes),
@@ -220,7 +232,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         print(json.dumps(_json_ready(result)))
     else:
         print(f"{label} on {env_id}, action={action}, observation={observation}")
-        _print_table(episodes, ("seed", "return") + METRIC_COLUMNS)
+        traffic = TRAFFIC_COLUMNS if "driving_score" in episodes[0] else ()
+        _print_table(episodes, ("seed", "return") + METRIC_COLUMNS + traffic)
         print(f"mean route completion {summary['route_completion_mean']:.3f}, worst lateral error RMS "
               f"{summary['lateral_error_rms_max']:.3f} m, off road {summary['off_road_count']}/{len(episodes)}, "
               f"mean speed {summary['mean_speed']:.2f} m/s")

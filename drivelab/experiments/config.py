@@ -349,7 +349,8 @@ def resolve_trial(config: ExperimentConfig, agent_name: str, seed: int) -> dict[
     else:
         from drivelab.envs.atari import is_atari
 
-        default_action = "discrete" if is_atari(config.env.id) else "steer"
+        # The action mode a scripted agent drives in: the game's; the highway's meta-actions; LaneKeep's steering.
+        default_action = "discrete" if is_atari(config.env.id) else "meta" if config.env.id == "DriveLab/Highway-v0" else "steer"
         resolved.update(preset=None, action=agent.action or default_action, n_envs=1, hyperparams={},
                         train_env_options=copy.deepcopy(env_options))
     _apply_observations(resolved, agent)

@@ -8,6 +8,10 @@ import numpy as np
 
 EPISODE_METRICS = ("route_completion", "lateral_error_rms", "off_road", "mean_speed")
 CSV_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed", "return", "episode_length", *EPISODE_METRICS)
+# DriveLab/Highway-v0's metrics besides those (drivelab.envs.highway): recorded when the env reports them.
+TRAFFIC_METRICS = ("collision", "lane_changes", "headway_violations", "driving_score")
+TRAFFIC_CSV_COLUMNS = (*CSV_COLUMNS, *TRAFFIC_METRICS)
+FLAG_COLUMNS = ("off_road", "truncated", "collision")  # booleans, written as 0 or 1
 # An Atari game's evaluation (drivelab.envs.atari.evaluate_game): raw score, human-normalised score, frames played.
 GAME_METRICS = ("score", "human_normalized_score", "frames", "truncated")
 GAME_CSV_COLUMNS = ("env_steps", "wall_time_s", "episode", "seed", *GAME_METRICS)
@@ -49,19 +53,30 @@ def evaluate(agent: Any, env, track_seeds: Sequence[int], deterministic: bool = 
     for track_seed in track_seeds:
         total, length, info = run_episode(agent, env, int(track_seed), {"track_seed": int(track_seed)}, deterministic)
         episodes.append({"track_seed": int(track_seed), "return": total, "episode_length": length,
-                         **{key: info[key] for key in EPISODE_METRICS}})
+                         **{key: info[key] for key in EPISODE_METRICS},
+                         **{key: info[key] for key in TRAFFIC_METRICS if key in info}})
     return episodes
 
 
+def csv_columns(env_id: str) -> tuple[str, ...]:
+    """The columns of a driving env's ``evaluations.csv``: the traffic metrics too on the highway."""
+    return TRAFFIC_CSV_COLUMNS if env_id == "DriveLab/Highway-v0" else CSV_COLUMNS
+
+
 def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Means over episodes (``off_road`` becomes the off-road rate)."""
-    return {
+    """Means over episodes (``off_road`` becomes the off-road rate, ``collision`` the collision rate)."""
+    summary = {
         "route_completion": float(np.mean([e["route_completion"] for e in episodes])),
         "lateral_error_rms": float(np.mean([e["lateral_error_rms"] for e in episodes])),
         "off_road_rate": float(np.mean([bool(e["off_road"]) for e in episodes])),
         "mean_speed": float(np.mean([e["mean_speed"] for e in episodes])),
         "return": float(np.mean([e["return"] for e in episodes])),
     }
+    if episodes and "collision" in episodes[0]:
+        summary["collision_rate"] = float(np.mean([bool(e["collision"]) for e in episodes]))
+        for key in ("lane_changes", "headway_violations", "driving_score"):
+            summary[key] = float(np.mean([e[key] for e in episodes]))
+    return summary
 
 
 def summarize_games(episodes: Sequence[dict[str, Any]]) -> dict[str, float]:

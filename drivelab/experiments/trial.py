@@ -45,8 +45,8 @@ from drivelab.agents.presets import LEARNING_ALGOS
 from drivelab.envs.atari import is_atari
 from drivelab.experiments import interruption
 from drivelab.experiments.config import ConfigError
-from drivelab.experiments.evaluation import (CSV_COLUMNS, GAME_CSV_COLUMNS, evaluate, evaluation_track_seeds, summarize,
-                                             summarize_games)
+from drivelab.experiments.evaluation import (CSV_COLUMNS, FLAG_COLUMNS, GAME_CSV_COLUMNS, csv_columns, evaluate,
+                                             evaluation_track_seeds, summarize, summarize_games)
 from drivelab.experiments.ownership import TrialOwnership, TrialOwnershipLost
 
 STATUS_FILE = "status.json"
@@ -191,7 +191,10 @@ def _evaluation_summary_at(run_dir: Path, env_steps: int) -> dict[str, float]:
         return summarize_games([{"score": float(row["score"]), "human_normalized_score": float(row["human_normalized_score"]),
                                  "truncated": bool(int(row["truncated"]))} for row in rows])
     return summarize([{**{key: float(row[key]) for key in ("route_completion", "lateral_error_rms", "mean_speed", "return")},
-                       "off_road": bool(int(row["off_road"]))} for row in rows])
+                       "off_road": bool(int(row["off_road"])),
+                       **({"collision": bool(int(row["collision"])),
+                           **{key: float(row[key]) for key in ("lane_changes", "headway_violations", "driving_score")}}
+                          if "collision" in row else {})} for row in rows])
 
 
 def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = CSV_COLUMNS) -> None:
@@ -201,7 +204,7 @@ def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]], columns: tup
         if new_file:
             writer.writeheader()
         for row in rows:
-            flags = {name: int(bool(row[name])) for name in ("off_road", "truncated") if name in row}
+            flags = {name: int(bool(row[name])) for name in FLAG_COLUMNS if name in row}
             writer.writerow({**row, **flags})
         stream.flush()
         os.fsync(stream.fileno())
@@ -310,7 +313,7 @@ class Recorder:
             filmed = self._film(agent, video_steps)
             if filmed is None:
                 return None
-        self._record(episodes, summarize(episodes), record_as or (env_steps,), CSV_COLUMNS)
+        self._record(episodes, summarize(episodes), record_as or (env_steps,), csv_columns(self.trial["env_id"]))
         if filmed is not None:
             self.tracker.log_video(video_steps, *filmed)
         return episodes

@@ -89,6 +89,7 @@ def marker(image: np.ndarray, x: int, y: int, h: int, color, thickness: int = 2)
 
 DASHBOARD_CHASE_MOUNT = CameraMount(forward_m=-9.0, height_m=3.6, pitch_deg=12.0)
 CABIN_COLOR = (0.55, 0.12, 0.09)
+OTHER_BODY = (0.27, 0.51, 0.94)  # the other vehicles, blue as on the map
 
 
 class ChaseView:
@@ -123,7 +124,10 @@ class ChaseView:
 
     def draw(self, image: np.ndarray, view: StepView) -> None:
         pose = camera_pose(DASHBOARD_CHASE_MOUNT, view.x_m, view.y_m, view.yaw_rad)
-        rendered = self.camera.render(pose, self.car_boxes(view.x_m, view.y_m, view.yaw_rad, view.steer_rad))
+        s = self.vehicle
+        others = [Box3D(x, y, yaw, s.length_m, s.width_m, s.body_height_m + s.wheel_radius_m, bottom_m=0.0, color=OTHER_BODY)
+                  for x, y, yaw in view.others]
+        rendered = self.camera.render(pose, others + self.car_boxes(view.x_m, view.y_m, view.yaw_rad, view.steer_rad))
         image[:] = rendered
 
 
@@ -443,7 +447,11 @@ def draw_decision(image: np.ndarray, view: StepView) -> None:
         return
     chosen = np.asarray(decision.action)
     action = chosen.astype(float).reshape(-1)
-    if decision.kind == RULE_BASED:
+    if decision.kind == RULE_BASED and decision.reason:
+        panel_frame(image, "decision: rule-based driver")
+        text(image, decision.reason, 8, 84, TEXT, 0.42)
+        y = 38
+    elif decision.kind == RULE_BASED:
         panel_frame(image, "decision: rule-based driver (tracker terms)")
         terms = {name: value for name, value in decision.terms.items() if not name.startswith("k_")}
         y = 38

@@ -15,7 +15,8 @@ import numpy as np
 
 from drivelab.agents.decisions import Decision, decide
 
-EPISODE_METRICS = ("route_completion", "lateral_error_rms", "off_road", "mean_speed", "episode_time_s", "track_seed")
+EPISODE_METRICS = ("route_completion", "lateral_error_rms", "off_road", "mean_speed", "episode_time_s", "track_seed",
+                   "collision", "lane_changes", "headway_violations", "driving_score")  # the last four: the highway's
 
 
 @dataclass
@@ -68,6 +69,9 @@ class StepView:
 def action_labels(base_env) -> list[str]:
     """Readable names of the env's actions (discrete steering levels by angle; continuous ones by axis)."""
     mode = base_env.action_mode
+    manoeuvres = getattr(mode, "MANOEUVRES", None)
+    if manoeuvres is not None:  # the highway's meta-actions
+        return [name.replace("_", " ") for name in manoeuvres]
     angles = getattr(mode, "angles_rad", None)
     if angles is not None:
         return [f"{math.degrees(a):+.0f}°" for a in angles]
@@ -153,9 +157,10 @@ class EpisodeProbe:
         pose = base.vehicle_state
         decision: Decision = decide(self.agent, observation)
         plan = getattr(self.agent, "last_plan", None)
+        planned_path = getattr(base, "planned_path", None)  # an env whose own planner plans (the highway's)
         if plan is not None:
             plan_xy, plan_label = _car_to_world(plan.points, pose.x_m, pose.y_m, pose.yaw_rad), "rule-based plan"
-        else:
+        elif planned_path is None:
             plan_xy, plan_label = _lane_ahead(base), "lane reference"
         stacked = decision.agent_input
         frames = 1 if stacked is None or image is None else max(1, stacked.shape[-1] // 3)
@@ -165,7 +170,13 @@ class EpisodeProbe:
         self.done = bool(terminated or truncated)
         self.last_info = info
         state = base.vehicle_state
-        others = [(s.x_m, s.y_m, s.yaw_rad) for s in (v.state() for v in base.world.vehicles if v is not base.ego)]
+        if planned_path is not None:  # the plan after the decision: a lane change starts on this step
+            plan_xy = planned_path()
+            plan_label = "lane-change plan" if getattr(base, "change", None) is not None else "lane plan"
+        if hasattr(base, "other_vehicles"):  # traffic outside the physics engine
+            others = base.other_vehicles()
+        else:
+            others = [(s.x_m, s.y_m, s.yaw_rad) for s in (v.state() for v in base.world.vehicles if v is not base.ego)]
         return StepView(
             step=self.steps, time_s=float(info.get("time_s", self.steps * base.decision_dt_s)),
             x_m=state.x_m, y_m=state.y_m, yaw_rad=state.yaw_rad, speed_mps=state.speed_mps, steer_rad=state.steer_rad,

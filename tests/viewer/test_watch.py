@@ -215,3 +215,21 @@ def test_agents_that_decide_at_different_rates_stay_at_the_same_simulated_time()
     assert fast_changes == 19 and slow_changes == 9
     fast.close()
     slow.close()
+
+
+def test_the_highway_on_the_dashboard_shows_the_traffic_and_the_lane_change_plan(tmp_path):
+    out = tmp_path / "highway.mp4"
+    result = drivelab("watch", "--env", "DriveLab/Highway-v0", "--agent", "rule_based", "--option", "max_episode_s=8",
+                      "--option", "density_per_km=30", "--seed", "2", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    (episode,) = json.loads(result.stdout)["agents"][0]["episodes"]
+    assert {"collision", "lane_changes", "headway_violations", "driving_score"} <= set(episode)
+    frames = decode(out)
+    assert len(frames) == episode["steps"] + 2  # a frame per decision (1 Hz), then the 2 s card at 1 frame/s
+    assert_no_blank_panel(frames[4])
+    # The map draws the other vehicles (blue) around the car (red), and the chase view draws them too.
+    from drivelab.viewer.dashboard import LAYOUT
+
+    blue = (np.abs(frames[4].astype(int) - (70, 130, 240)).max(axis=2) < 40)
+    assert blue[LAYOUT["map"].y:LAYOUT["map"].y + LAYOUT["map"].h, LAYOUT["map"].x:].mean() > 0.001
+    assert blue[LAYOUT["chase"].y + 30:LAYOUT["chase"].h, :LAYOUT["chase"].w].mean() > 0.0005
