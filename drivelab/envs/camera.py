@@ -27,6 +27,9 @@ from drivelab.planning import Road
 
 CAMERA_RENDERERS = ("opencv", "pybullet")
 TEXTURE_M_PER_PX = 0.05  # lane markings (0.15 m) are 3 texels wide
+# A texture is at most this many texels on a side: a LaneKeep track (about 150 m across) stays at 0.05 m,
+# a 2 km highway loop (about 650 m across) gets about 0.16 m a texel instead of 500 MB of texture.
+TEXTURE_MAX_SIDE_PX = 4096
 TEXTURE_MARGIN_M = 5.0  # verge drawn around the road's bounding box; beyond it the warp's border colour continues it
 MARKING_HALF_WIDTH_M = 0.075  # as the PyBullet meshes (drivelab.envs.world)
 DASH_M = 3.0
@@ -146,9 +149,9 @@ class RoadTexture:
                  m_per_px: float = TEXTURE_M_PER_PX, buffer: np.ndarray | None = None) -> None:
         import cv2
 
-        self.m_per_px = m_per_px
         low = road.points.min(axis=0) - TEXTURE_MARGIN_M
         high = road.points.max(axis=0) + TEXTURE_MARGIN_M
+        m_per_px = self.m_per_px = max(m_per_px, float((high - low).max()) / (TEXTURE_MAX_SIDE_PX - 1))
         self.origin = low
         width, height = (np.ceil((high - low) / m_per_px)).astype(int) + 1
         self.verge_rgb = _rgb255(palette.verge, palette.brightness)
