@@ -20,8 +20,9 @@ from gymnasium import spaces
 from drivelab.control import SpeedController, Stanley
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
                                    SPEED_PREVIEW_S, DrivingWorldEnv)
+from drivelab.envs.camera import CAMERA_MOUNTS, Box3D, CameraSpec, Palette, RoadCamera, camera_pose
 from drivelab.envs.modes import ACTION_MODES, ActionMode, MetaAction
-from drivelab.envs.observations import DrivingState, Feature
+from drivelab.envs.observations import CameraObservation, DrivingState, Feature
 from drivelab.envs.traffic import Footprint, Traffic, TrafficOptions
 from drivelab.envs.vehicle import VehicleSpec
 from drivelab.envs.world import PhysicsSettings, World
@@ -31,7 +32,10 @@ from drivelab.planning.driver_models import IDMParams, MOBILParams
 ENV_ID = "DriveLab/Highway-v0"
 TRAINING_TRACK_SEEDS_END = 1_000_000  # as on LaneKeep: evaluation uses seeds from 1,000,000 up
 TRACK_CACHE_SIZE = 16
-HEADWAY_LIMIT_S = 1.0  # a time gap to the vehicle ahead below this is a headway violation
+HEADWAY_LIMIT_S = 1.0
+CAMERA_RANGE_M = 120.0  # the camera draws the vehicles this close along the road
+VEHICLE_HEIGHT_M = 1.5
+TRAFFIC_COLOR = (0.27, 0.51, 0.94)  # blue, as the dashboard draws them  # a time gap to the vehicle ahead below this is a headway violation
 # Infraction penalties of the driving score (route completion times each penalty that applies), after the
 # CARLA leaderboard's: a collision with a vehicle multiplies it by 0.60 there. A headway violation is ours.
 COLLISION_PENALTY_FACTOR = 0.60
@@ -85,6 +89,10 @@ class HighwayOptions:
     headway_penalty: float = 0.5
     render_width: int = 320
     render_height: int = 240
+    camera_width: int = 84
+    camera_height: int = 84
+    camera_fov_deg: float = 90.0
+    camera_mount: str = "hood"
 
     def __post_init__(self) -> None:
         def require(condition: bool, message: str) -> None:
@@ -124,6 +132,14 @@ class HighwayOptions:
         require(self.decision_hz is None or (number(self.decision_hz) and self.decision_hz > 0),
                 f"option decision_hz must be None (1 for action 'meta', control_hz otherwise) or a positive number, got {self.decision_hz!r}")
         require(isinstance(self.steer_levels, int) and self.steer_levels >= 2, f"option steer_levels must be an integer >= 2, got {self.steer_levels!r}")
+        for name in ("camera_width", "camera_height"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 1024,
+                    f"option {name} must be an integer number of pixels in 8..1024, got {value!r}")
+        require(number(self.camera_fov_deg) and 10 <= self.camera_fov_deg <= 150,
+                f"option camera_fov_deg must be a vertical field of view in 10..150 degrees, got {self.camera_fov_deg!r}")
+        require(self.camera_mount in CAMERA_MOUNTS,
+                f"option camera_mount must be one of {', '.join(CAMERA_MOUNTS)}, got {self.camera_mount!r}")
         require(isinstance(self.nearby_vehicles, int) and 0 <= self.nearby_vehicles <= 32,
                 f"option nearby_vehicles must be an integer in 0..32, got {self.nearby_vehicles!r}")
         substeps = self.physics_hz / self.control_hz
@@ -223,7 +239,11 @@ class HighwayEnv(DrivingWorldEnv):
     - ``"steer"``, ``"steer_discrete"``, ``"direct"``: as on LaneKeep, at ``decision_hz`` (default ``control_hz``);
       the speed PID holds the middle target speed in the steering modes.
 
-    ## Observation Space (``observation="state"``)
+    ## Observation Space (``observation=``)
+    ``"camera"``: ``Box(0, 255, (camera_height, camera_width, 3), uint8)``, the car's camera as on LaneKeep (``camera_mount``
+    ``"hood"`` or ``"chase"``, ``camera_fov_deg``), the other vehicles within 120 m drawn in as blue boxes 1.5 m high.
+
+    ``"state"`` (default):
     ``Box(float32)`` of named features (``env.unwrapped.observation_features``), each in its own unit and
     clipped to its bounds; learning agents divide each by its ``scale`` (in brackets):
     the ego car's ``speed_mps`` (10), ``lane_offset_m`` from its lane's centre (1), ``heading_error_rad`` (0.3),
@@ -257,7 +277,7 @@ class HighwayEnv(DrivingWorldEnv):
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 20}
-    OBSERVATION_MODES = ("state",)
+    OBSERVATION_MODES = ("state", "camera")
 
     def __init__(self, observation: str = "state", action: str = "meta", render_mode: str | None = None, **options: Any) -> None:
         super().__init__()
@@ -273,8 +293,16 @@ class HighwayEnv(DrivingWorldEnv):
         self.vehicle_spec = VehicleSpec()
         self.action_mode: ActionMode = modes[action](max_steer_rad=self.vehicle_spec.max_steer_rad, steer_levels=o.steer_levels)
         self.meta = isinstance(self.action_mode, MetaAction)
-        self.observation_mode = TrafficStateObservation(nearby_vehicles=o.nearby_vehicles, sensing_range_m=o.sensing_range_m,
-                                                        lane_width_m=o.lane_width_m)
+        if observation == "camera":
+            self.observation_mode = CameraObservation(camera_shape=(o.camera_height, o.camera_width))
+            self.camera_spec = CameraSpec(width=o.camera_width, height=o.camera_height, fov_deg=float(o.camera_fov_deg),
+                                          mount=CAMERA_MOUNTS[o.camera_mount])
+            self.camera: RoadCamera | None = RoadCamera(self.camera_spec)
+        else:
+            self.observation_mode = TrafficStateObservation(nearby_vehicles=o.nearby_vehicles,
+                                                            sensing_range_m=o.sensing_range_m, lane_width_m=o.lane_width_m)
+            self.camera = None
+        self.last_camera_image: np.ndarray | None = None
         self.observation_space, self.action_space = self.observation_mode.space, self.action_mode.space
         self.observation_features = self.observation_mode.feature_names
         decision_hz = o.decision_hz if o.decision_hz is not None else (1.0 if self.meta else o.control_hz)
@@ -333,6 +361,8 @@ class HighwayEnv(DrivingWorldEnv):
         self.traffic = Traffic(road, o.traffic_options(), np.random.default_rng(int(rng.integers(2**63))),
                                ego_s_m=0.0, ego_lane=self.lane)
         self.tracker.reset()
+        if self.camera is not None:
+            self.camera.set_road(road, Palette())
         self._start_records()
         self._lane_d = lane_d
         self._road_limit_m = road.half_width_m + road.shoulder_m
@@ -540,7 +570,29 @@ class HighwayEnv(DrivingWorldEnv):
 
     # -- observation ---------------------------------------------------------------------------
 
+    def camera_image(self) -> np.ndarray:
+        """The car's camera now, the other vehicles drawn in as boxes: ``uint8`` RGB ``(camera_height, camera_width, 3)``."""
+        state, spec, mount = self.vehicle_state, self.vehicle_spec, self.camera_spec.mount
+        pose = camera_pose(mount, state.x_m, state.y_m, state.yaw_rad, state.pitch_rad, state.roll_rad)
+        near = sorted(zip(self.other_vehicles(CAMERA_RANGE_M), *self._near_sizes(CAMERA_RANGE_M)),
+                      key=lambda item: -math.hypot(item[0][0] - state.x_m, item[0][1] - state.y_m))  # far ones first
+        boxes = [Box3D(x, y, yaw, float(length), float(width), VEHICLE_HEIGHT_M, bottom_m=0.0, color=TRAFFIC_COLOR)
+                 for (x, y, yaw), length, width in near]
+        if mount.forward_m < spec.length_m / 2:  # behind the front bumper, the camera sees the car
+            boxes.append(Box3D(state.x_m, state.y_m, state.yaw_rad, spec.length_m, spec.width_m, spec.body_height_m,
+                               bottom_m=spec.wheel_radius_m, color=Palette().body))
+        return self.camera.render(pose, boxes)
+
+    def _near_sizes(self, within_m: float) -> tuple[np.ndarray, np.ndarray]:
+        t = self.traffic
+        ds = (t.s_m - self._s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2
+        near = np.flatnonzero(np.abs(ds) <= within_m)
+        return t.length_m[near], t.width_m[near]
+
     def _observe(self) -> np.ndarray:
+        if self.camera is not None:
+            image = self.last_camera_image = self.camera_image()
+            return image
         o, road, t, state = self.options, self.road, self.traffic, self.vehicle_state
         ego = self.ego_footprint()
         lane_now = road.lane_index(self._d_m)

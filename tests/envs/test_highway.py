@@ -190,3 +190,21 @@ def test_a_bad_meta_action_is_one_line():
     with pytest.raises(ValueError, match=r"action for action='meta' must be one integer in 0..4 \(0 keep_lane"):
         env.step(7)
     assert math.isfinite(env.s_m)
+
+
+def test_the_camera_sees_the_road_and_the_vehicle_ahead():
+    env = HighwayEnv(observation="camera", density_per_km=0.0, lane=1)
+    check_env(env, skip_render_check=True)
+    image, _ = env.reset(seed=0)
+    assert image.shape == (84, 84, 3) and image.dtype == np.uint8 and env.observation_features == ()
+    def blue(picture: np.ndarray) -> float:  # the traffic's blue, shaded: far bluer than red, unlike the pale sky
+        rgb = picture.astype(int)
+        return float(((rgb[..., 2] - rgb[..., 0] > 90) & (rgb[..., 1] < 130)).mean())
+
+    assert blue(image) == 0.0  # nobody on the road
+    one_vehicle(env, ahead_m=15.0, lane=1, speed_mps=25.0)
+    image, *_ = env.step(KEEP)
+    assert blue(image) > 0.005  # the car ahead, a blue box in the middle of the view (about 8x8 pixels)
+    again = HighwayEnv(observation="camera", density_per_km=20.0)
+    first = again.reset(seed=3)[0]
+    assert np.array_equal(first, again.reset(seed=3)[0])  # the same seed, the same picture
