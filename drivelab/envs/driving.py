@@ -8,9 +8,11 @@ observation, action and reward, and leave the car, the world and the metrics eve
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -36,6 +38,81 @@ PLANNED_ACCEL_MPS2 = 1.0
 TRACTION_LATERAL_MPS2 = 4.0
 TRACTION_MIN_THROTTLE = 0.3
 ROLLOVER_LIMIT_RAD = 1.0  # roll or pitch beyond this: the car has left its wheels
+# Roads drawn at random come from [0, 1,000,000) by default; evaluation uses seeds from 1,000,000 up
+# (reset(options={"track_seed": ...})), so evaluation roads are never trained on.
+TRAINING_TRACK_SEEDS_END = 1_000_000
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float, not a bool (YAML's ``yes`` must not pass as 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def option_check(env_id: str) -> Callable[[bool, str], None]:
+    """``require(condition, message)``: a one-line ``ValueError`` naming ``env_id`` when the condition fails."""
+    def require(condition: bool, message: str) -> None:
+        if not condition:
+            raise ValueError(f"{env_id}: {message}")
+
+    return require
+
+
+def check_track_seeds(require: Callable[[bool, str], None], track_seed: Any, track_seed_range: Any, road: str) -> None:
+    """The ``track_seed`` and ``track_seed_range`` options every driving world takes (``road``: "track" or "road")."""
+    require(track_seed is None or (isinstance(track_seed, int) and track_seed >= 0),
+            f"option track_seed must be None (a new {road} each episode) or an integer >= 0, got {track_seed!r}")
+    low_high = track_seed_range
+    require(len(low_high) == 2 and all(isinstance(v, int) and v >= 0 for v in low_high) and low_high[0] < low_high[1],
+            f"option track_seed_range must be two integers [low, high) with 0 <= low < high, got {low_high!r}")
+
+
+def check_camera_options(require: Callable[[bool, str], None], options: Any) -> None:
+    """``camera_width``, ``camera_height``, ``camera_fov_deg`` and ``camera_mount``."""
+    from drivelab.envs.camera import CAMERA_MOUNTS
+
+    for name in ("camera_width", "camera_height"):
+        value = getattr(options, name)
+        require(isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 1024,
+                f"option {name} must be an integer number of pixels in 8..1024, got {value!r}")
+    fov = options.camera_fov_deg
+    require(is_number(fov) and 10 <= fov <= 150, f"option camera_fov_deg must be a vertical field of view in 10..150 degrees, got {fov!r}")
+    require(options.camera_mount in CAMERA_MOUNTS,
+            f"option camera_mount must be one of {', '.join(CAMERA_MOUNTS)}, got {options.camera_mount!r}")
+
+
+def options_from_kwargs(cls: type, env_id: str, kwargs: dict[str, Any], tuple_options: tuple[str, ...]):
+    """``cls(**kwargs)`` for an env's options dataclass; an unknown keyword is a one-line error listing the allowed
+    ones, and lists given for ``tuple_options`` become tuples (the dataclass is frozen and hashable)."""
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"{env_id}: unknown option {unknown[0]!r}; allowed: observation, action, render_mode, {', '.join(allowed)}")
+    for name in tuple_options:
+        if name in kwargs and isinstance(kwargs[name], (list, tuple)):
+            kwargs = {**kwargs, name: tuple(kwargs[name])}
+    return cls(**kwargs)
+
+
+class SeedCache:
+    """The last ``size`` roads built, by seed (with what was planned on them): a training env that meets a seed
+    again does not build it again."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, Any] = OrderedDict()
+
+    def get(self, seed: int, build: Callable[[int], Any]) -> Any:
+        entry = self._entries.get(seed)
+        if entry is None:
+            entry = self._entries[seed] = build(seed)
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(seed)
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class DrivingWorldEnv(gym.Env):
@@ -50,6 +127,18 @@ class DrivingWorldEnv(gym.Env):
     road: Road | None = None
     ego: Vehicle | None = None
     speed_profile: LaneSpeedProfile | None = None
+
+    def _episode_track_seed(self, env_id: str, reset_options: dict[str, Any] | None, configured: int | None,
+                            seed_range: tuple[int, int]) -> int:
+        """The road of this episode: ``reset(options={"track_seed": k})``, else the option's, else drawn from the
+        range by the env's generator. A bad reset option is a one-line error."""
+        unknown = sorted(set(reset_options or {}) - {"track_seed"})
+        if unknown:
+            raise ValueError(f"{env_id}: unknown reset option {unknown[0]!r}; allowed: track_seed")
+        requested = (reset_options or {}).get("track_seed", configured)
+        if requested is not None and not (isinstance(requested, (int, np.integer)) and requested >= 0):
+            raise ValueError(f"{env_id}: track_seed must be an integer >= 0, got {requested!r}")
+        return int(requested) if requested is not None else int(self.np_random.integers(*seed_range))
 
     def _place_ego(self, road: Road, pose: dict[str, float]) -> None:
         """The world at the episode's start: the car at ``pose`` on ``road``.

@@ -8,21 +8,19 @@ its manoeuvre into a lane-change trajectory and a target speed, and the lab's co
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 
 from drivelab.control import SpeedController, Stanley
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
-                                   SPEED_PREVIEW_S, DrivingWorldEnv)
+                                   SPEED_PREVIEW_S, TRAINING_TRACK_SEEDS_END, DrivingWorldEnv, SeedCache, check_camera_options, check_track_seeds,
+                                   is_number, option_check, options_from_kwargs)
 from drivelab.envs.camera import CAMERA_MOUNTS, Box3D, CameraSpec, Palette, RoadCamera, camera_pose
 from drivelab.envs.modes import ACTION_MODES, ActionMode, MetaAction
-from drivelab.envs.observations import CameraObservation, DrivingState, Feature
+from drivelab.envs.observations import CameraObservation, DrivingState, Feature, FeatureVector
 from drivelab.envs.traffic import Footprint, Traffic, TrafficOptions
 from drivelab.envs.vehicle import VehicleSpec
 from drivelab.envs.world import PhysicsSettings, World
@@ -30,7 +28,6 @@ from drivelab.planning import LaneSpeedProfile, Road, TrackSpec, generate_track,
 from drivelab.planning.driver_models import IDMParams, MOBILParams
 
 ENV_ID = "DriveLab/Highway-v0"
-TRAINING_TRACK_SEEDS_END = 1_000_000  # as on LaneKeep: evaluation uses seeds from 1,000,000 up
 TRACK_CACHE_SIZE = 16
 HEADWAY_LIMIT_S = 1.0
 CAMERA_RANGE_M = 120.0  # the camera draws the vehicles this close along the road
@@ -95,12 +92,7 @@ class HighwayOptions:
     camera_mount: str = "hood"
 
     def __post_init__(self) -> None:
-        def require(condition: bool, message: str) -> None:
-            if not condition:
-                raise ValueError(f"{ENV_ID}: {message}")
-
-        def number(value: Any) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        require, number = option_check(ENV_ID), is_number
 
         for name in ("road_length_m", "lane_width_m", "initial_speed_mps", "max_lateral_accel_mps2", "lane_change_s",
                      "route_length_m", "max_episode_s", "control_hz", "physics_hz", "sensing_range_m", "max_curvature_1pm",
@@ -114,11 +106,7 @@ class HighwayOptions:
                 f"option lane_count must be an integer in 2..6, got {self.lane_count!r}")
         require(self.lane is None or (isinstance(self.lane, int) and 0 <= self.lane < self.lane_count),
                 f"option lane must be None (drawn) or an integer in 0..{self.lane_count - 1} (0 = rightmost), got {self.lane!r}")
-        require(self.track_seed is None or (isinstance(self.track_seed, int) and self.track_seed >= 0),
-                f"option track_seed must be None (a new road each episode) or an integer >= 0, got {self.track_seed!r}")
-        low_high = self.track_seed_range
-        require(len(low_high) == 2 and all(isinstance(v, int) and v >= 0 for v in low_high) and low_high[0] < low_high[1],
-                f"option track_seed_range must be two integers [low, high) with 0 <= low < high, got {low_high!r}")
+        check_track_seeds(require, self.track_seed, self.track_seed_range, "road")
         speeds = self.traffic_speed_mps
         require(len(speeds) == 2 and all(number(v) for v in speeds) and 0 < speeds[0] <= speeds[1],
                 f"option traffic_speed_mps must be [low, high] with 0 < low <= high, got {speeds!r}")
@@ -132,14 +120,7 @@ class HighwayOptions:
         require(self.decision_hz is None or (number(self.decision_hz) and self.decision_hz > 0),
                 f"option decision_hz must be None (1 for action 'meta', control_hz otherwise) or a positive number, got {self.decision_hz!r}")
         require(isinstance(self.steer_levels, int) and self.steer_levels >= 2, f"option steer_levels must be an integer >= 2, got {self.steer_levels!r}")
-        for name in ("camera_width", "camera_height"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 1024,
-                    f"option {name} must be an integer number of pixels in 8..1024, got {value!r}")
-        require(number(self.camera_fov_deg) and 10 <= self.camera_fov_deg <= 150,
-                f"option camera_fov_deg must be a vertical field of view in 10..150 degrees, got {self.camera_fov_deg!r}")
-        require(self.camera_mount in CAMERA_MOUNTS,
-                f"option camera_mount must be one of {', '.join(CAMERA_MOUNTS)}, got {self.camera_mount!r}")
+        check_camera_options(require, self)
         require(isinstance(self.nearby_vehicles, int) and 0 <= self.nearby_vehicles <= 32,
                 f"option nearby_vehicles must be an integer in 0..32, got {self.nearby_vehicles!r}")
         substeps = self.physics_hz / self.control_hz
@@ -170,22 +151,14 @@ class HighwayOptions:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> "HighwayOptions":
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(kwargs) - set(allowed))
-        if unknown:
-            raise ValueError(f"{ENV_ID}: unknown option {unknown[0]!r}; allowed: observation, action, render_mode, {', '.join(allowed)}")
-        for name in ("track_seed_range", "traffic_speed_mps", "target_speeds_mps"):
-            if name in kwargs and isinstance(kwargs[name], (list, tuple)):
-                kwargs = {**kwargs, name: tuple(kwargs[name])}
-        return cls(**kwargs)
+        return options_from_kwargs(cls, ENV_ID, kwargs, ("track_seed_range", "traffic_speed_mps", "target_speeds_mps"))
 
 
-class TrafficStateObservation:
+class TrafficStateObservation(FeatureVector):
     """``"state"`` on the highway: the ego car, the ``N`` nearest vehicles and the lanes around it, as a
     ``Box(float32)`` of named features in their own units (``scale``: their typical magnitude)."""
 
     name = "state"
-    needs_camera = False
     EGO = (Feature("speed_mps", -20.0, 60.0, 10.0), Feature("lane_offset_m", -10.0, 10.0, 1.0),
            Feature("heading_error_rad", -math.pi, math.pi, 0.3), Feature("yaw_rate_radps", -5.0, 5.0, 0.5),
            Feature("lane_index", 0.0, 8.0, 1.0), Feature("cruise_speed_mps", 0.0, 60.0, 10.0),
@@ -202,19 +175,7 @@ class TrafficStateObservation:
             lanes += [Feature(f"lane_{side}_exists", 0.0, 1.0, 1.0),
                       Feature(f"lane_{side}_gap_ahead_m", -10.0, sensing_range_m, 50.0),
                       Feature(f"lane_{side}_gap_behind_m", -10.0, sensing_range_m, 50.0)]
-        self.features = self.EGO + tuple(vehicles) + tuple(lanes)
-        self._low = np.array([f.low for f in self.features], dtype=np.float32)
-        self._high = np.array([f.high for f in self.features], dtype=np.float32)
-        self.space = spaces.Box(self._low, self._high, dtype=np.float32)
-        self.scales = np.array([f.scale for f in self.features], dtype=np.float32)
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.features)
-
-    def observe(self, values: list[float]) -> np.ndarray:
-        vector = np.array(values, dtype=np.float32)
-        return np.minimum(np.maximum(vector, self._low, out=vector), self._high, out=vector)
+        super().__init__(self.EGO + tuple(vehicles) + tuple(lanes))
 
 
 class HighwayEnv(DrivingWorldEnv):
@@ -319,39 +280,28 @@ class HighwayEnv(DrivingWorldEnv):
         self.speed_controller = SpeedController(brake_deadband=SPEED_BRAKE_DEADBAND)
         self.tracker = Stanley(wheelbase_m=self.vehicle_spec.wheelbase_m, max_steer_rad=self.vehicle_spec.max_steer_rad)
         self._needs_road_meshes = render_mode is not None
-        self._roads: OrderedDict[int, tuple[Road, list[LaneSpeedProfile]]] = OrderedDict()
+        self._roads = SeedCache(TRACK_CACHE_SIZE)
         self.traffic: Traffic | None = None
 
     # -- episode ------------------------------------------------------------------------------
 
     def _road(self, seed: int) -> tuple[Road, list[LaneSpeedProfile]]:
         """The road of ``seed`` and the planned top speed along each of its lanes (the curves' limit)."""
-        entry = self._roads.get(seed)
-        if entry is None:
-            o = self.options
-            road = generate_track(seed, o.track_spec())
-            top = max(o.target_speeds_mps)
-            profiles = [lane_speed_profile(road, road.lane_center_d(lane), top, o.max_lateral_accel_mps2,
-                                           max_accel_mps2=PLANNED_ACCEL_MPS2, max_decel_mps2=PLANNED_DECEL_MPS2)
-                        for lane in range(road.lane_count)]
-            entry = self._roads[seed] = (road, profiles)
-            if len(self._roads) > TRACK_CACHE_SIZE:
-                self._roads.popitem(last=False)
-        else:
-            self._roads.move_to_end(seed)
-        return entry
+        return self._roads.get(seed, self._build_road)
+
+    def _build_road(self, seed: int) -> tuple[Road, list[LaneSpeedProfile]]:
+        o = self.options
+        road = generate_track(seed, o.track_spec())
+        top = max(o.target_speeds_mps)
+        return road, [lane_speed_profile(road, road.lane_center_d(lane), top, o.max_lateral_accel_mps2,
+                                         max_accel_mps2=PLANNED_ACCEL_MPS2, max_decel_mps2=PLANNED_DECEL_MPS2)
+                      for lane in range(road.lane_count)]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         o = self.options
-        unknown = sorted(set(options or {}) - {"track_seed"})
-        if unknown:
-            raise ValueError(f"{ENV_ID}: unknown reset option {unknown[0]!r}; allowed: track_seed")
-        requested = (options or {}).get("track_seed", o.track_seed)
-        if requested is not None and not (isinstance(requested, (int, np.integer)) and requested >= 0):
-            raise ValueError(f"{ENV_ID}: track_seed must be an integer >= 0, got {requested!r}")
         rng = self.np_random
-        self.track_seed = int(requested) if requested is not None else int(rng.integers(*o.track_seed_range))
+        self.track_seed = self._episode_track_seed(ENV_ID, options, o.track_seed, o.track_seed_range)
         self.road, self.lane_profiles = self._road(self.track_seed)
         road = self.road
         self.lane = int(o.lane) if o.lane is not None else int(rng.integers(road.lane_count))
@@ -615,7 +565,7 @@ class HighwayEnv(DrivingWorldEnv):
                 values += [1.0, min(ahead, o.sensing_range_m), min(behind, o.sensing_range_m)]
             else:
                 values += [0.0, 0.0, 0.0]
-        return self.observation_mode.observe(values)
+        return self.observation_mode.clipped(values)
 
     def _info(self, *, noop: bool, manoeuvre: str | None) -> dict[str, Any]:
         steer, throttle, brake = self._last_command

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +12,8 @@ from drivelab.control import SpeedController
 from drivelab.envs.camera import (CAMERA_MOUNTS, CAMERA_RENDERERS, Box3D, CameraSpec, Palette, RoadCamera, camera_pose,
                                   pybullet_camera_image, random_mount, random_palette)
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
-                                   DrivingWorldEnv)
+                                   TRAINING_TRACK_SEEDS_END, DrivingWorldEnv, SeedCache, check_camera_options, check_track_seeds, option_check,
+                                   options_from_kwargs)
 from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, SteerAction
 from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
 from drivelab.envs.vehicle import Vehicle, VehicleSpec
@@ -23,9 +22,6 @@ from drivelab.planning import LaneSpeedProfile, Road, TrackSpec, generate_track,
 
 ENV_ID = "DriveLab/LaneKeep-v0"
 TRACK_CACHE_SIZE = 64
-# Tracks drawn at random come from [0, 1,000,000) by default; evaluation uses track seeds from
-# 1,000,000 up (reset(options={"track_seed": ...})), so evaluation tracks are never trained on.
-TRAINING_TRACK_SEEDS_END = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -65,9 +61,7 @@ class LaneKeepOptions:
     perception_model: str | None = None
 
     def __post_init__(self) -> None:
-        def require(condition: bool, message: str) -> None:
-            if not condition:
-                raise ValueError(f"{ENV_ID}: {message}")
+        require = option_check(ENV_ID)
 
         for name in ("track_length_m", "lane_width_m", "laps", "target_speed_mps", "decision_hz", "physics_hz",
                      "max_episode_s", "max_curvature_1pm", "render_width", "render_height"):
@@ -85,20 +79,8 @@ class LaneKeepOptions:
         require(isinstance(self.lane_count, int) and self.lane_count >= 1, f"option lane_count must be an integer >= 1, got {self.lane_count!r}")
         require(isinstance(self.lane, int) and 0 <= self.lane < self.lane_count,
                 f"option lane must be an integer in 0..{self.lane_count - 1} (0 = rightmost), got {self.lane!r}")
-        require(self.track_seed is None or (isinstance(self.track_seed, int) and self.track_seed >= 0),
-                f"option track_seed must be None (a new track each episode) or an integer >= 0, got {self.track_seed!r}")
-        low_high = self.track_seed_range
-        require(len(low_high) == 2 and all(isinstance(v, int) and v >= 0 for v in low_high) and low_high[0] < low_high[1],
-                f"option track_seed_range must be two integers [low, high) with 0 <= low < high, got {low_high!r}")
-        for name in ("camera_width", "camera_height"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 1024,
-                    f"option {name} must be an integer number of pixels in 8..1024, got {value!r}")
-        fov = self.camera_fov_deg
-        require(isinstance(fov, (int, float)) and not isinstance(fov, bool) and 10 <= fov <= 150,
-                f"option camera_fov_deg must be a vertical field of view in 10..150 degrees, got {fov!r}")
-        require(self.camera_mount in CAMERA_MOUNTS,
-                f"option camera_mount must be one of {', '.join(CAMERA_MOUNTS)}, got {self.camera_mount!r}")
+        check_track_seeds(require, self.track_seed, self.track_seed_range, "track")
+        check_camera_options(require, self)
         require(self.camera_renderer in CAMERA_RENDERERS,
                 f"option camera_renderer must be one of {', '.join(CAMERA_RENDERERS)}, got {self.camera_renderer!r}")
         require(isinstance(self.camera_randomize, bool), f"option camera_randomize must be true or false, got {self.camera_randomize!r}")
@@ -129,14 +111,7 @@ class LaneKeepOptions:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> "LaneKeepOptions":
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(kwargs) - set(allowed))
-        if unknown:
-            raise ValueError(f"{ENV_ID}: unknown option {unknown[0]!r}; allowed: observation, action, render_mode, {', '.join(allowed)}")
-        for name in ("curvature_preview_m", "track_seed_range"):
-            if name in kwargs and isinstance(kwargs[name], (list, tuple)):
-                kwargs = {**kwargs, name: tuple(kwargs[name])}
-        return cls(**kwargs)
+        return options_from_kwargs(cls, ENV_ID, kwargs, ("curvature_preview_m", "track_seed_range"))
 
 
 class LaneKeepEnv(DrivingWorldEnv):
@@ -277,7 +252,7 @@ class LaneKeepEnv(DrivingWorldEnv):
         self.decision_dt_s = 1.0 / self.options.decision_hz
         self.world = World(PhysicsSettings(physics_hz=self.options.physics_hz), gui=render_mode == "human")
         self.speed_controller = SpeedController(brake_deadband=SPEED_BRAKE_DEADBAND)
-        self._tracks: OrderedDict[int, tuple[Road, LaneSpeedProfile | None]] = OrderedDict()
+        self._tracks = SeedCache(TRACK_CACHE_SIZE)
         self.speed_profile: LaneSpeedProfile | None = None
         self.road: Road | None = None
         self.ego: Vehicle | None = None
@@ -287,20 +262,16 @@ class LaneKeepEnv(DrivingWorldEnv):
 
     def _track(self, seed: int) -> tuple[Road, LaneSpeedProfile | None]:
         """The track of ``seed`` and the planned speed along the driven lane (None: constant target speed)."""
-        entry = self._tracks.get(seed)
-        if entry is None:
-            o = self.options
-            road = generate_track(seed, o.track_spec())
-            profile = None
-            if o.max_lateral_accel_mps2 is not None:
-                profile = lane_speed_profile(road, road.lane_center_d(o.lane), o.target_speed_mps, o.max_lateral_accel_mps2,
-                                             max_accel_mps2=PLANNED_ACCEL_MPS2, max_decel_mps2=PLANNED_DECEL_MPS2)
-            entry = self._tracks[seed] = (road, profile)
-            if len(self._tracks) > TRACK_CACHE_SIZE:
-                self._tracks.popitem(last=False)
-        else:
-            self._tracks.move_to_end(seed)
-        return entry
+        return self._tracks.get(seed, self._build_track)
+
+    def _build_track(self, seed: int) -> tuple[Road, LaneSpeedProfile | None]:
+        o = self.options
+        road = generate_track(seed, o.track_spec())
+        profile = None
+        if o.max_lateral_accel_mps2 is not None:
+            profile = lane_speed_profile(road, road.lane_center_d(o.lane), o.target_speed_mps, o.max_lateral_accel_mps2,
+                                         max_accel_mps2=PLANNED_ACCEL_MPS2, max_decel_mps2=PLANNED_DECEL_MPS2)
+        return road, profile
 
     def clear_track_cache(self) -> None:
         """Forget the tracks built so far (the last ``TRACK_CACHE_SIZE`` are kept for reuse), so that the
@@ -310,13 +281,7 @@ class LaneKeepEnv(DrivingWorldEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         o = self.options
-        unknown = sorted(set(options or {}) - {"track_seed"})
-        if unknown:
-            raise ValueError(f"{ENV_ID}: unknown reset option {unknown[0]!r}; allowed: track_seed")
-        requested = (options or {}).get("track_seed", o.track_seed)
-        if requested is not None and not (isinstance(requested, (int, np.integer)) and requested >= 0):
-            raise ValueError(f"{ENV_ID}: track_seed must be an integer >= 0, got {requested!r}")
-        self.track_seed = int(requested) if requested is not None else int(self.np_random.integers(*o.track_seed_range))
+        self.track_seed = self._episode_track_seed(ENV_ID, options, o.track_seed, o.track_seed_range)
         road, self.speed_profile = self._track(self.track_seed)
         self.road = road
         lane_d = road.lane_center_d(o.lane)

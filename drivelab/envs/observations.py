@@ -54,36 +54,48 @@ class Feature:
     scale: float
 
 
-class StateObservation:
-    """``Box`` of float32 road-relative features, clipped to their documented bounds."""
+class FeatureVector:
+    """A ``Box`` of float32 named features, each clipped to its bounds; ``scales`` for learning agents."""
 
-    name = "state"
     needs_camera = False
 
-    def __init__(self, *, max_steer_rad: float, curvature_preview_m: Sequence[float], **_: object) -> None:
-        self.preview_m = tuple(float(d) for d in curvature_preview_m)
-        self.features: tuple[Feature, ...] = (
-            Feature("lateral_offset_m", -10.0, 10.0, scale=1.0),
-            Feature("heading_error_rad", -math.pi, math.pi, scale=0.3),
-            Feature("speed_mps", -20.0, 60.0, scale=10.0),
-            Feature("yaw_rate_radps", -5.0, 5.0, scale=0.5),
-            Feature("steer_rad", -max_steer_rad, max_steer_rad, scale=max_steer_rad),
-        ) + tuple(Feature(f"curvature_{d:g}m_1pm", -1.0, 1.0, scale=0.03) for d in self.preview_m)
-        self._low = np.array([f.low for f in self.features], dtype=np.float32)
-        self._high = np.array([f.high for f in self.features], dtype=np.float32)
+    def __init__(self, features: tuple[Feature, ...]) -> None:
+        self.features = features
+        self._low = np.array([f.low for f in features], dtype=np.float32)
+        self._high = np.array([f.high for f in features], dtype=np.float32)
         self.space = spaces.Box(self._low, self._high, dtype=np.float32)
-        self.scales = np.array([f.scale for f in self.features], dtype=np.float32)
+        self.scales = np.array([f.scale for f in features], dtype=np.float32)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
-    def observe(self, state: DrivingState, image: np.ndarray | None = None) -> np.ndarray:
-        vector = np.array((state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps,
-                           state.steer_rad, *state.preview_curvature_1pm), dtype=np.float32)
+    def clipped(self, values) -> np.ndarray:
+        """``values`` (in feature order) as the observation: float32, clipped to the bounds."""
+        vector = np.array(values, dtype=np.float32)
         # Rounding to float32 first and clipping then gives the same as clipping first: the bounds are
         # float32 numbers, and rounding never crosses one.
         return np.minimum(np.maximum(vector, self._low, out=vector), self._high, out=vector)
+
+
+class StateObservation(FeatureVector):
+    """``Box`` of float32 road-relative features, clipped to their documented bounds."""
+
+    name = "state"
+
+    def __init__(self, *, max_steer_rad: float, curvature_preview_m: Sequence[float], **_: object) -> None:
+        self.preview_m = tuple(float(d) for d in curvature_preview_m)
+        super().__init__((
+            Feature("lateral_offset_m", -10.0, 10.0, scale=1.0),
+            Feature("heading_error_rad", -math.pi, math.pi, scale=0.3),
+            Feature("speed_mps", -20.0, 60.0, scale=10.0),
+            Feature("yaw_rate_radps", -5.0, 5.0, scale=0.5),
+            Feature("steer_rad", -max_steer_rad, max_steer_rad, scale=max_steer_rad),
+        ) + tuple(Feature(f"curvature_{d:g}m_1pm", -1.0, 1.0, scale=0.03) for d in self.preview_m))
+
+    def observe(self, state: DrivingState, image: np.ndarray | None = None) -> np.ndarray:
+        return self.clipped((state.lateral_offset_m, state.heading_error_rad, state.speed_mps, state.yaw_rate_radps,
+                             state.steer_rad, *state.preview_curvature_1pm))
 
     def decode(self, observation: np.ndarray) -> DrivingState:
         """The inverse of :meth:`observe` (up to clipping): lets drivers read observations by name."""

@@ -162,6 +162,24 @@ def _peer_workload() -> tuple[Callable[[], None], dict[str, Any], Callable[[], N
     return step, env.unwrapped.config, env.close
 
 
+def add_peer(workloads: dict[str, _Measurement], with_peer: bool, say: Callable[[str], None]):
+    """highway-fast-v0 as the workload ``peer`` (and its ``(step, config, close)``), unless not asked for or not installed."""
+    peer = _peer_workload() if with_peer else None
+    if with_peer and peer is None:
+        say("highway-env is not installed (pip install -e '.[dev]'): no peer figures")
+    if peer is not None:
+        workloads["peer"] = _Measurement(peer[0])
+    return peer
+
+
+def run_interleaved(workloads: dict[str, _Measurement], seconds: float, rounds: int, say: Callable[[str], None]) -> None:
+    """Each workload for ``seconds`` in all, in ``rounds`` rounds taken in turn: a drift of the machine touches all alike."""
+    say(f"measuring {', '.join(workloads)} for {seconds:g} s each, in {rounds} interleaved rounds ...")
+    for _ in range(rounds):
+        for measurement in workloads.values():
+            measurement.run(seconds / rounds)
+
+
 def bench_env(seconds: float = 10.0, with_peer: bool = True, rounds: int = 5,
               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure LaneKeep (replayed, and with its driver), the ceiling and the peer; return the figures and ratios.
@@ -174,16 +192,9 @@ def bench_env(seconds: float = 10.0, with_peer: bool = True, rounds: int = 5,
     ceiling_step, close_ceiling = _ceiling_workload()
     workloads = {"lanekeep": _Measurement(replay_step), "with_driver": _Measurement(driven_step),
                  "ceiling": _Measurement(ceiling_step)}
-    peer = _peer_workload() if with_peer else None
-    if with_peer and peer is None:
-        say("highway-env is not installed (pip install -e '.[dev]'): no peer figures")
-    if peer is not None:
-        workloads["peer"] = _Measurement(peer[0])
-    say(f"measuring {', '.join(workloads)} for {seconds:g} s each, in {rounds} interleaved rounds ...")
+    peer = add_peer(workloads, with_peer, say)
     try:
-        for _ in range(rounds):
-            for measurement in workloads.values():
-                measurement.run(seconds / rounds)
+        run_interleaved(workloads, seconds, rounds, say)
     finally:
         close_lanekeep()
         close_ceiling()

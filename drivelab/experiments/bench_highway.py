@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from drivelab.experiments.bench import PEER_ID, _Measurement, _peer_workload, machine_description
+from drivelab.experiments.bench import PEER_ID, _Measurement, add_peer, machine_description, run_interleaved
 
 HIGHWAY_ID = "DriveLab/Highway-v0"
 ROAD_LENGTH_M = 2000.0
@@ -60,16 +60,9 @@ def bench_highway(seconds: float = 10.0, rounds: int = 5, vehicles: int = 20, wi
     modes = ("meta", "steer", "direct")
     built = {mode: _highway_workload(mode, vehicles) for mode in modes}
     workloads = {mode: _Measurement(step) for mode, (step, _, _) in built.items()}
-    peer = _peer_workload() if with_peer else None
-    if with_peer and peer is None:
-        say("highway-env is not installed (pip install -e '.[dev]'): no peer figures")
-    if peer is not None:
-        workloads["peer"] = _Measurement(peer[0])
-    say(f"measuring {', '.join(workloads)} for {seconds:g} s each, in {rounds} interleaved rounds ...")
+    peer = add_peer(workloads, with_peer, say)
     try:
-        for _ in range(rounds):
-            for measurement in workloads.values():
-                measurement.run(seconds / rounds)
+        run_interleaved(workloads, seconds, rounds, say)
     finally:
         for _, _, close in built.values():
             close()

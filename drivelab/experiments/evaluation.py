@@ -54,7 +54,7 @@ def evaluate(agent: Any, env, track_seeds: Sequence[int], deterministic: bool = 
         total, length, info = run_episode(agent, env, int(track_seed), {"track_seed": int(track_seed)}, deterministic)
         episodes.append({"track_seed": int(track_seed), "return": total, "episode_length": length,
                          **{key: info[key] for key in EPISODE_METRICS},
-                         **{key: info[key] for key in TRAFFIC_METRICS if key in info}})
+                         **({key: info[key] for key in TRAFFIC_METRICS} if "driving_score" in info else {})})
     return episodes
 
 
@@ -72,7 +72,7 @@ def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, float]:
         "mean_speed": float(np.mean([e["mean_speed"] for e in episodes])),
         "return": float(np.mean([e["return"] for e in episodes])),
     }
-    if episodes and "collision" in episodes[0]:
+    if episodes and "driving_score" in episodes[0]:  # the highway's
         summary["collision_rate"] = float(np.mean([bool(e["collision"]) for e in episodes]))
         for key in ("lane_changes", "headway_violations", "driving_score"):
             summary[key] = float(np.mean([e[key] for e in episodes]))

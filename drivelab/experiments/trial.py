@@ -194,7 +194,7 @@ def _evaluation_summary_at(run_dir: Path, env_steps: int) -> dict[str, float]:
                        "off_road": bool(int(row["off_road"])),
                        **({"collision": bool(int(row["collision"])),
                            **{key: float(row[key]) for key in ("lane_changes", "headway_violations", "driving_score")}}
-                          if "collision" in row else {})} for row in rows])
+                          if "driving_score" in row else {})} for row in rows])
 
 
 def _append_evaluation_rows(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] = CSV_COLUMNS) -> None:
@@ -307,16 +307,24 @@ class Recorder:
                 return None
             episodes += evaluate(agent, self.env, [track_seed])
         self.seconds_evaluating += time.perf_counter() - begin
-        video_steps = max(record_as or (env_steps,))
+        recorded = self._film_and_record(agent, episodes, summarize(episodes), record_as or (env_steps,), final,
+                                         csv_columns(self.trial["env_id"]))
+        return episodes if recorded else None
+
+    def _film_and_record(self, agent, episodes: list[dict[str, Any]], summary: dict[str, float],
+                         steps_recorded: tuple[int, ...], final: bool, columns: tuple[str, ...]) -> bool:
+        """The video due at the last of ``steps_recorded``, if any, then the evaluation's records and the video's
+        W&B entry. False, with nothing recorded, when a stop came while filming."""
+        video_steps = max(steps_recorded)
         filmed = None
         if self.video_due(video_steps, final):
             filmed = self._film(agent, video_steps)
             if filmed is None:
-                return None
-        self._record(episodes, summarize(episodes), record_as or (env_steps,), csv_columns(self.trial["env_id"]))
+                return False
+        self._record(episodes, summary, steps_recorded, columns)
         if filmed is not None:
             self.tracker.log_video(video_steps, *filmed)
-        return episodes
+        return True
 
     def _record(self, episodes: list[dict[str, Any]], summary: dict[str, float], steps_recorded: tuple[int, ...],
                 columns: tuple[str, ...]) -> None:
@@ -343,17 +351,10 @@ class Recorder:
         self.seconds_evaluating += time.perf_counter() - begin
         if games is None:
             return None
-        video_steps = max(record_as or (env_steps,))
-        filmed = None
-        if self.video_due(video_steps, final):
-            filmed = self._film(agent, video_steps)
-            if filmed is None:
-                return None
         rows = [{"seed": evaluation["first_track_seed"], **game} for game in games]
-        self._record(rows, summarize_games(games), record_as or (env_steps,), GAME_CSV_COLUMNS)
-        if filmed is not None:
-            self.tracker.log_video(video_steps, *filmed)
-        return games
+        recorded = self._film_and_record(agent, rows, summarize_games(games), record_as or (env_steps,), final,
+                                         GAME_CSV_COLUMNS)
+        return games if recorded else None
 
     def video_due(self, env_steps: int, final: bool = False) -> bool:
         """Whether an evaluation at ``env_steps`` films a video (see the class's docstring)."""

@@ -159,7 +159,7 @@ class GameDashboard:
         panels.draw_decision(GAME_LAYOUT["decision"].of(frame), view)
         self._score(GAME_LAYOUT["score"].of(frame), view)
         self.frames_drawn += 1
-        return self._sized(frame)
+        return panels.sized(frame, self.size)
 
     def _header(self, image: np.ndarray, view: GameView) -> None:
         image[:] = panels.BACKGROUND
@@ -206,23 +206,10 @@ class GameDashboard:
     def card(self, metrics: dict[str, Any]) -> np.ndarray:
         """The game's closing card: its figures, and its last screen."""
         frame = self._frame
-        frame[:] = panels.BACKGROUND
-        text(frame, self.label, 40, 70, panels.TEXT, 1.0, 2)
-        text(frame, f"{self.game.env_id}   game {self.episode + 1}/{self.episodes}   reset seed {self.seed}   "
-                    f"{metrics.get('frames', 0) / ATARI_FRAMES_PER_S / 60:.1f} min of play", 40, 110, panels.DIM, 0.6, 1)
-        y = 190
-        for label, key, form in GAME_CARD_METRICS:
-            value = metrics.get(key)
-            shown = ("yes" if value else "no") if isinstance(value, bool) else (form.format(value) if value is not None else "-")
-            text(frame, label, 60, y, panels.DIM, 0.9, 2)
-            text(frame, shown, 500, y, panels.TEXT, 0.9, 2)
-            y += 60
+        subtitle = (f"{self.game.env_id}   game {self.episode + 1}/{self.episodes}   reset seed {self.seed}   "
+                    f"{metrics.get('frames', 0) / ATARI_FRAMES_PER_S / 60:.1f} min of play")
+        panels.card_text(frame, self.label, subtitle, GAME_CARD_METRICS, metrics, value_x=500)
         screen = self.last_screen
         h, w = screen.shape[0] * 2, screen.shape[1] * 2
         frame[150:150 + h, 860:860 + w] = cv2.resize(screen, (w, h), interpolation=cv2.INTER_NEAREST)
-        return self._sized(frame)
-
-    def _sized(self, frame: np.ndarray) -> np.ndarray:
-        if self.size == REFERENCE_SIZE:
-            return frame.copy()
-        return cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        return panels.sized(frame, self.size)

@@ -44,6 +44,10 @@ CARD_METRICS = (
     ("mean speed", "mean_speed", "{:.2f} m/s"),
     ("return", "return", "{:+.2f}"),
 )
+TRAFFIC_CARD_METRICS = (  # on the highway
+    ("collision", "collision", "{}"),
+    ("driving score", "driving_score", "{:.3f}"),
+)
 
 
 class Dashboard:
@@ -123,25 +127,13 @@ class Dashboard:
     def card(self, metrics: dict[str, Any]) -> np.ndarray:
         """The episode's closing card: its metrics, and the whole track with the car's trail."""
         frame = self._frame
-        frame[:] = panels.BACKGROUND
-        text(frame, self.label, 40, 70, panels.TEXT, 1.0, 2)
-        text(frame, f"episode {self.episode + 1}/{self.episodes}   reset seed {self.seed}   track {self.track_seed}   "
-                    f"{metrics.get('episode_time_s', 0.0):.1f} s driven", 40, 110, panels.DIM, 0.6, 1)
-        y = 190
-        for label, key, form in CARD_METRICS:
-            value = metrics.get(key)
-            if isinstance(value, bool):
-                shown = "yes" if value else "no"
-            else:
-                shown = form.format(value) if value is not None else "-"
-            text(frame, label, 60, y, panels.DIM, 0.9, 2)
-            text(frame, shown, 420, y, panels.TEXT, 0.9, 2)
-            y += 60
+        subtitle = (f"episode {self.episode + 1}/{self.episodes}   reset seed {self.seed}   track {self.track_seed}   "
+                    f"{metrics.get('episode_time_s', 0.0):.1f} s driven")
+        rows = CARD_METRICS + (TRAFFIC_CARD_METRICS if "driving_score" in metrics else ())
+        panels.card_text(frame, self.label, subtitle, rows, metrics, value_x=420)
         track = Region(760, 140, 480, 480).of(frame)
         self.map.draw_whole_track(track, np.asarray(self.trail), self.road)
         return self._sized(frame)
 
     def _sized(self, frame: np.ndarray) -> np.ndarray:
-        if self.size == REFERENCE_SIZE:
-            return frame.copy()
-        return cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        return panels.sized(frame, self.size)

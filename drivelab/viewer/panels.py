@@ -68,6 +68,28 @@ def panel_frame(image: np.ndarray, title: str) -> None:
     text(image, title, 8, 18, DIM, TITLE)
 
 
+def card_text(frame: np.ndarray, title: str, subtitle: str, rows, metrics: dict, value_x: int) -> None:
+    """An episode card's words: the frame cleared, a title, a subtitle, and a row per ``(label, key, format)``
+    of ``rows`` with its value in ``metrics`` (booleans as yes/no, a missing value as "-")."""
+    frame[:] = BACKGROUND
+    text(frame, title, 40, 70, TEXT, 1.0, 2)
+    text(frame, subtitle, 40, 110, DIM, 0.6, 1)
+    y = 190
+    for label, key, form in rows:
+        value = metrics.get(key)
+        shown = ("yes" if value else "no") if isinstance(value, bool) else (form.format(value) if value is not None else "-")
+        text(frame, label, 60, y, DIM, 0.9, 2)
+        text(frame, shown, value_x, y, TEXT, 0.9, 2)
+        y += 60
+
+
+def sized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A copy of ``frame`` at ``size`` (width, height)."""
+    if (frame.shape[1], frame.shape[0]) == tuple(size):
+        return frame.copy()
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
 def hbar(image: np.ndarray, x: int, y: int, w: int, h: int, fraction: float, color, centred: bool = False) -> None:
     """A horizontal bar: from the left (``fraction`` in 0..1) or from the middle (``fraction`` in -1..1)."""
     cv2.rectangle(image, (x, y), (x + w, y + h), BORDER, 1)

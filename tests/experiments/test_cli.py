@@ -59,12 +59,14 @@ def test_drive_prints_a_table_without_json():
         (["drive", "--option", "speed=3"], "unknown option 'speed'; allowed:"),
         (["drive", "--option", "target_speed_mps=-3"], "option target_speed_mps must be a positive number"),
         (["drive", "--option", "nonsense"], "--option takes KEY=VALUE"),
-        (["drive", "--env", "DriveLab/Nope-v0"], "unknown env 'DriveLab/Nope-v0'; allowed: DriveLab/LaneKeep-v0"),
+        (["drive", "--env", "DriveLab/Nope-v0"], "unknown env 'DriveLab/Nope-v0'; allowed: DriveLab/Highway-v0, DriveLab/LaneKeep-v0"),
         (["drive", "--action", "fly"], "unknown action 'fly'; allowed: direct, steer, steer_discrete"),
         (["drive", "--tracker", "magic"], "unknown tracker 'magic'; allowed: pid, stanley, pure_pursuit"),
         (["drive", "--episodes", "0"], "--episodes must be >= 1, got 0"),
         (["drive", "--episodes", "many"], "invalid int value: 'many'"),
         (["bench", "env", "--seconds", "-1"], "--seconds must be a positive number"),
+        (["bench", "env", "--env", "DriveLab/Nope-v0"], "--env must be DriveLab/LaneKeep-v0 or DriveLab/Highway-v0"),
+        (["bench", "env", "--env", "DriveLab/Highway-v0", "--vehicles", "500"], "--vehicles must be an integer in 0..200"),
         (["fly"], "invalid choice: 'fly'"),
     ],
 )
@@ -97,6 +99,21 @@ def test_bench_env_json_has_every_figure_and_consistent_ratios():
         assert report["ratio_vs_peer"] == pytest.approx(report["steps_per_s"] / report["peer_steps_per_s"])
         assert report["rtf_ratio_vs_peer"] == pytest.approx(report["sim_seconds_per_s"] / report["peer_sim_seconds_per_s"])
         assert report["peer_decision_hz"] == 1 and report["peer_physics_hz"] == 5
+
+
+def test_bench_env_on_the_highway_measures_each_action_mode_beside_the_peer():
+    result = drivelab("bench", "env", "--env", "DriveLab/Highway-v0", "--seconds", "1.5", "--rounds", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["env"] == "DriveLab/Highway-v0" and report["vehicles"] == 20
+    assert {mode: figures["decision_hz"] for mode, figures in report["modes"].items()} == {"meta": 1, "steer": 20, "direct": 20}
+    for figures in report["modes"].values():
+        assert figures["steps_per_s"] > 0 and figures["physics_hz"] == 100
+        assert figures["sim_seconds_per_s"] == pytest.approx(figures["steps_per_s"] / figures["decision_hz"])
+    assert report["sim_seconds_per_s"] == report["modes"]["meta"]["sim_seconds_per_s"]
+    if report["peer"] is not None:  # highway-env is in the dev extra; its highway-fast-v0 has 20 vehicles too
+        assert report["peer_vehicles"] == 20 and report["peer_decision_hz"] == 1
+        assert report["rtf_ratio_vs_peer"] == pytest.approx(report["sim_seconds_per_s"] / report["peer_sim_seconds_per_s"])
 
 
 def test_bench_train_compares_tracked_training_with_plain_sb3():

@@ -78,7 +78,7 @@ _VIDEO_EVERY_ALLOWED = ("evaluation.video_every_steps: must be a positive intege
         ({"seeds": "zero"}, "seeds: Input should be a valid list"),
         ({"budget_steps": -5}, "budget_steps: Input should be greater than 0"),
         ({"agents": [{"name": "x", "algo": "sac"}]}, "agents.0.algo: input should be 'ppo', 'dqn', 'rule_based' or 'random'"),
-        ({"env": {"id": "DriveLab/Nope-v0"}}, "env.id: unknown env 'DriveLab/Nope-v0'; allowed: DriveLab/LaneKeep-v0"),
+        ({"env": {"id": "DriveLab/Nope-v0"}}, "env.id: unknown env 'DriveLab/Nope-v0'; allowed: DriveLab/Highway-v0, DriveLab/LaneKeep-v0"),
         ({"agents": [{"name": "p", "algo": "ppo", "hyperparams": {"lerning_rate": 1}}]}, "unknown hyperparameter 'lerning_rate' for ppo"),
         ({"agents": [{"name": "p", "algo": "dqn", "action": "steer"}]}, "no preset 'dqn-steer' for dqn"),
         ({"env": {"id": "DriveLab/LaneKeep-v0", "options": {"speed": 3}}}, "unknown option 'speed'"),
