@@ -282,6 +282,8 @@ class HighwayEnv(DrivingWorldEnv):
         self._needs_road_meshes = render_mode is not None
         self._roads = SeedCache(TRACK_CACHE_SIZE)
         self.traffic: Traffic | None = None
+        # A viewer sets a list here to be handed each control step of the next decision (one snapshot each).
+        self.control_trace: list[dict[str, Any]] | None = None
 
     # -- episode ------------------------------------------------------------------------------
 
@@ -403,7 +405,9 @@ class HighwayEnv(DrivingWorldEnv):
         s_before = self._s_m
         headway_cost = 0.0
         collision = off_road = rolled_over = False
-        for _ in range(self.controls_per_decision):
+        if self.control_trace is not None:
+            self.control_trace.clear()
+        for control in range(self.controls_per_decision):
             steer = self._steer_to_plan() if self.meta else command.steer_rad
             self.ego.steer(steer)
             if command is not None and command.throttle is not None:
@@ -426,6 +430,8 @@ class HighwayEnv(DrivingWorldEnv):
             rolled_over = max(abs(state.roll_rad), abs(state.pitch_rad)) > ROLLOVER_LIMIT_RAD
             if len(hits):
                 collision, self.collided_with = True, int(hits[0])
+            if self.control_trace is not None:
+                self.control_trace.append(self._control_snapshot(control))
             if collision or off_road or rolled_over:
                 break
         self._steps += 1
@@ -506,6 +512,16 @@ class HighwayEnv(DrivingWorldEnv):
             u = np.clip((self.road.progress(s_start, self._s_m) + s - self._s_m) / length, 0.0, 1.0)
             d = d_from + (d_to - d_from) * u**3 * (10 - 15 * u + 6 * u * u)
         return road.position(road.wrap_s(s), d)
+
+    def _control_snapshot(self, control: int) -> dict[str, Any]:
+        """What a viewer draws of one control step inside a decision (see ``control_trace``)."""
+        state = self.driving_state
+        steer, throttle, brake = self._last_command
+        return {"time_s": self._steps * self.decision_dt_s + (control + 1) * self.control_dt_s, "vehicle_state": self.vehicle_state,
+                "steer_command_rad": steer, "throttle": throttle, "brake": brake, "target_speed_mps": self.target_speed_mps,
+                "lane_offset_m": state.lateral_offset_m, "heading_error_rad": state.heading_error_rad,
+                "others": self.other_vehicles(), "plan_xy": self.planned_path(),
+                "speed_controller": self.speed_controller.pid.components._asdict()}
 
     def other_vehicles(self, within_m: float = 150.0) -> list[tuple[float, float, float]]:
         """World x, y and yaw of the traffic within ``within_m`` of the car along the road."""

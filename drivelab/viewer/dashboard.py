@@ -24,7 +24,7 @@ import numpy as np
 
 from drivelab.viewer import panels
 from drivelab.viewer.panels import BirdsEyeMap, ChaseView, Region, text
-from drivelab.viewer.probe import StepView
+from drivelab.viewer.probe import StepView, frames_per_decision
 
 REFERENCE_SIZE = (1280, 720)
 HISTORY_S = 10.0  # the control panel's plot spans this many seconds
@@ -84,7 +84,7 @@ class Dashboard:
         self.feature_scales = [f.scale for f in features]
         self.max_steer_rad = base.vehicle_spec.max_steer_rad
         self.lane_width_m = base.options.lane_width_m
-        history = int(round(HISTORY_S / base.decision_dt_s))
+        history = int(round(HISTORY_S * frames_per_decision(env) / base.decision_dt_s))  # frames in HISTORY_S
         self.trail: list[tuple[float, float]] = [(base.vehicle_state.x_m, base.vehicle_state.y_m)]
         self.speed_history: deque[float] = deque(maxlen=history)
         self.target_history: deque[float] = deque(maxlen=history)

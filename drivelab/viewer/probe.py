@@ -7,6 +7,7 @@ read from where each stage keeps them (see :class:`StepView` for where each come
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,13 @@ class StepView:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def frames_per_decision(env) -> int:
+    """How many dashboard frames one decision of ``env`` makes: its control steps, where the env hands them over
+    (the highway's meta-actions: 20 a decision), else 1."""
+    base = env.unwrapped
+    return int(getattr(base, "controls_per_decision", 1)) if hasattr(base, "control_trace") else 1
+
+
 def action_labels(base_env) -> list[str]:
     """Readable names of the env's actions (discrete steering levels by angle; continuous ones by axis)."""
     mode = base_env.action_mode
@@ -120,6 +128,7 @@ class EpisodeProbe:
         self.steps = 0
         self.done = True
         self.last_info: dict[str, Any] = {}
+        self.frames_per_step = frames_per_decision(env)
 
     def reset(self, seed: int, track_seed: int | None = None) -> None:
         options = None if track_seed is None else {"track_seed": int(track_seed)}
@@ -130,6 +139,29 @@ class EpisodeProbe:
         if perceived is not None:
             perceived()
         self.episode_return, self.steps, self.done = 0.0, 0, False
+
+    def step_views(self) -> list[StepView]:
+        """One decision, as :meth:`step`, drawn at each of its control steps (``frames_per_step`` views, the last
+        one :meth:`step`'s): an env that decides once a second is watched at its control rate."""
+        if self.frames_per_step == 1:
+            return [self.step()]
+        trace = self.base.control_trace = []  # the env hands over each control step of this decision, then stops
+        try:
+            view = self.step()
+        finally:
+            self.base.control_trace = None
+        if not trace:
+            return [view]
+        views = []
+        for snapshot in trace[:-1]:
+            state = snapshot["vehicle_state"]
+            views.append(dataclasses.replace(
+                view, time_s=snapshot["time_s"], x_m=state.x_m, y_m=state.y_m, yaw_rad=state.yaw_rad, speed_mps=state.speed_mps,
+                steer_rad=state.steer_rad, steer_command_rad=snapshot["steer_command_rad"], throttle=snapshot["throttle"],
+                brake=snapshot["brake"], target_speed_mps=snapshot["target_speed_mps"], speed_pid=snapshot["speed_controller"],
+                lane_offset_m=snapshot["lane_offset_m"], heading_error_rad=snapshot["heading_error_rad"],
+                others=snapshot["others"], plan_xy=snapshot["plan_xy"], done=False))
+        return views + [view]
 
     def episode_metrics(self) -> dict[str, Any]:
         """The finished episode's metrics from its final ``info`` (those a drive reports), and its track."""

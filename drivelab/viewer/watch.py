@@ -11,6 +11,7 @@ episodes stay in sync. Each episode ends with a card of its metrics, held for ``
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from drivelab.viewer.dashboard import REFERENCE_SIZE, Dashboard
 from drivelab.viewer.pacing import RealTimePacer
-from drivelab.viewer.probe import EpisodeProbe
+from drivelab.viewer.probe import EpisodeProbe, frames_per_decision
 from drivelab.viewer.video import LiveWindow, VideoFile, WindowClosed
 
 CARD_S = 2.0
@@ -62,6 +63,7 @@ def watch(agents: list[WatchedAgent], *, episodes: int = 1, seed: int = 0, track
     probes = [probe for probe, _ in viewers]
     dashboards = [dashboard for _, dashboard in viewers]
     periods = [decision_period_s(agent.env) for agent in agents]
+    queued: list[deque] = [deque() for _ in agents]  # the frames of a decision drawn at its control steps
     period_s = frame_period_s(agents)
     pacer = RealTimePacer(period_s, speed)
     card_frames = int(round(CARD_S / period_s))
@@ -76,14 +78,21 @@ def watch(agents: list[WatchedAgent], *, episodes: int = 1, seed: int = 0, track
             pacer.start()
             started = time.monotonic()
             frames_shown = 0
-            while not all(probe.done for probe in probes):
+            while not all(probe.done and not queue for probe, queue in zip(probes, queued)):
                 frames_shown += 1
                 clock_s = frames_shown * period_s  # simulated time at this frame, the same for every agent
                 for index, (probe, dashboard) in enumerate(zip(probes, dashboards)):
-                    view = None
+                    view, queue = None, queued[index]
                     # An agent that decides less often steps only when its clock falls behind the frame's.
-                    while not probe.done and probe.steps * periods[index] < clock_s - 1e-9:
-                        view = probe.step()
+                    while not queue and not probe.done and probe.steps * periods[index] < clock_s - 1e-9:
+                        views = probe.step_views()
+                        view = views[-1]
+                        if len(views) > 1:  # drawn one control step a frame
+                            queue.extend(views[1:])
+                            view = views[0]
+                            break
+                    if view is None and queue:
+                        view = queue.popleft()
                     if view is not None:
                         last[index] = dashboard.draw(view)
                 frame = _stack(last)
@@ -119,8 +128,15 @@ def watch(agents: list[WatchedAgent], *, episodes: int = 1, seed: int = 0, track
 
 
 def frame_period_s(agents: list[WatchedAgent]) -> float:
-    """One frame per decision step of the agent that decides most often (the video plays at real time)."""
-    return min(decision_period_s(agent.env) for agent in agents)
+    """One frame per decision step of the agent that decides most often, or per control step of an env that hands
+    them over (the video plays at real time)."""
+    return min(decision_period_s(agent.env) / _frames_per_decision(agent.env) for agent in agents)
+
+
+def _frames_per_decision(env) -> int:
+    from drivelab.envs.atari import AtariGame
+
+    return 1 if isinstance(env, AtariGame) else frames_per_decision(env)
 
 
 def decision_period_s(env) -> float:
@@ -151,7 +167,7 @@ def record_episode(agent: Any, env, path, *, label: str, seed: int, track_seed: 
 
     Used for the videos a trial records during training. Returns the episode's metrics and return.
     """
-    fps = 1.0 / decision_period_s(env)
+    fps = 1.0 / frame_period_s([WatchedAgent(label, agent, env)])
     with VideoFile(path, fps) as video:
         watched = watch([WatchedAgent(label, agent, env)], episodes=1, seed=seed, track_seed=track_seed, size=size,
                         video=video)

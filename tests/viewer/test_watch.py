@@ -225,11 +225,14 @@ def test_the_highway_on_the_dashboard_shows_the_traffic_and_the_lane_change_plan
     (episode,) = json.loads(result.stdout)["agents"][0]["episodes"]
     assert {"collision", "lane_changes", "headway_violations", "driving_score"} <= set(episode)
     frames = decode(out)
-    assert len(frames) == episode["steps"] + 2  # a frame per decision (1 Hz), then the 2 s card at 1 frame/s
-    assert_no_blank_panel(frames[4])
+    # A frame per control step (20 a decision at 1 Hz), then the 2 s card: the video plays at 20 frames/s.
+    assert len(frames) == 20 * episode["steps"] + 40
+    assert_no_blank_panel(frames[30])
+    changes = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames[:60], frames[1:61])]
+    assert min(changes) > 0.1, changes  # every frame moves, within decisions too
     # The map draws the other vehicles (blue) around the car (red), and the chase view draws them too.
     from drivelab.viewer.dashboard import LAYOUT
 
-    blue = (np.abs(frames[4].astype(int) - (70, 130, 240)).max(axis=2) < 40)
+    blue = (np.abs(frames[30].astype(int) - (70, 130, 240)).max(axis=2) < 40)
     assert blue[LAYOUT["map"].y:LAYOUT["map"].y + LAYOUT["map"].h, LAYOUT["map"].x:].mean() > 0.001
     assert blue[LAYOUT["chase"].y + 30:LAYOUT["chase"].h, :LAYOUT["chase"].w].mean() > 0.0005
