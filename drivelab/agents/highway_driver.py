@@ -4,7 +4,8 @@ turned into meta-actions that the env's planner and controllers carry out.
 It reads only its observation, by feature name: the gaps ahead and behind in its own lane and the lanes
 beside it, and the nearest vehicles (to know how fast the vehicles in those gaps go). Once per decision:
 
-1. During a lane change it keeps the lane (a second change would be refused anyway).
+1. During a lane change it keeps to the plan (a second change would be refused anyway), slowing down when IDM
+   brakes for the nearest vehicle ahead in any lane beside it.
 2. MOBIL (:func:`drivelab.planning.driver_models.mobil_assessment`) weighs a change to the left and to the
    right with the car's own IDM at the top target speed; the better change that is safe and pays is made.
 3. Otherwise the speed: IDM's acceleration towards the vehicle ahead says whether to go faster (above
@@ -100,12 +101,19 @@ class HighwayDriver:
 
     def decide(self, observation: np.ndarray) -> int:
         observation = np.asarray(observation, dtype=np.float64).reshape(-1)
-        if self._value(observation, "changing_lane") > 0.5:
-            self.last_reason = "changing lanes"
-            return KEEP
         speed = self._value(observation, "speed_mps")
         around = self._neighbours(observation, speed)
         leader, follower = around["own"]
+        if self._value(observation, "changing_lane") > 0.5:
+            # Between two lanes: the plan stands, but the speed answers to the nearest leader in either lane.
+            leaders = [pair[0] for pair in around.values() if pair is not None]
+            accel = min(idm_acceleration(speed, lead.gap_m, lead.speed_mps if math.isfinite(lead.gap_m) else 0.0, self.idm)
+                        for lead in leaders)
+            if accel < self.config.slower_below_mps2:
+                self.last_reason = f"changing lanes, IDM {accel:+.2f} m/s²: slower"
+                return SLOWER
+            self.last_reason = "changing lanes"
+            return KEEP
         best, best_incentive = None, -math.inf
         for side, action in (("left", LEFT), ("right", RIGHT)):
             if around[side] is None:

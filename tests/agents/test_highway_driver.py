@@ -38,8 +38,9 @@ def test_it_decides_from_the_observation_alone():
     right_taken = dict(lane_right_gap_ahead_m=-2.0, lane_right_gap_behind_m=-2.0, car2_present=1.0, car2_ds_m=-1.0,
                        car2_dd_m=-3.75, car2_dv_mps=0.0)
     assert driver.decide(observation(env, **slow_ahead, **left_taken, **right_taken)) == SLOWER, driver.last_reason
-    # During a lane change it keeps to the plan.
-    assert driver.decide(observation(env, changing_lane=1.0, **slow_ahead)) == KEEP
+    # During a lane change it keeps to the plan, and slows down if the car ahead in either lane makes IDM brake.
+    assert driver.decide(observation(env, changing_lane=1.0)) == KEEP
+    assert driver.decide(observation(env, changing_lane=1.0, **slow_ahead)) == SLOWER, driver.last_reason
     env.close()
 
 
