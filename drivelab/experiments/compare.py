@@ -365,7 +365,17 @@ def _summarise(label: str, trials: list[Trial], metric: str, reps: int, seed: in
         "learning_curve": curve,
         "video": latest_video(trials),
         **_human_normalized(trials, reps, seed),
+        **_traffic(trials),
     }
+
+
+def _traffic(trials: list[Trial]) -> dict[str, Any]:
+    """A highway agent's last evaluation in traffic, means over seeds: collision rate, speed, driving score."""
+    if not all("driving_score" in trial.evaluations for trial in trials):
+        return {}
+    return {"collision_rate": _json_number(_nanmean(np.array([t.final_mean("collision") for t in trials]))),
+            "mean_speed": _json_number(_nanmean(np.array([t.final_mean("mean_speed") for t in trials]))),
+            "driving_score": _json_number(_nanmean(np.array([t.final_mean("driving_score") for t in trials])))}
 
 
 HUMAN_NORMALIZED = "human_normalized_score"
@@ -546,14 +556,20 @@ def _format_value(value: float | None, digits: int = 3) -> str:
 
 
 GAME_TABLE_COLUMNS = ("agent", "seeds", "IQM [95% CI]", "mean [95% CI]", "human-normalised IQM [95% CI]", "wall time")
+TRAFFIC_TABLE_COLUMNS = ("agent", "seeds", "IQM [95% CI]", "mean [95% CI]", "collision-free", "mean speed (m/s)",
+                         "driving score", "wall time")
 
 
 def _is_games(result: dict[str, Any]) -> bool:
     return bool(result["agents"]) and all("human_normalized_iqm" in agent for agent in result["agents"])
 
 
+def _is_traffic(result: dict[str, Any]) -> bool:
+    return bool(result["agents"]) and all("driving_score" in agent for agent in result["agents"])
+
+
 def table_columns(result: dict[str, Any]) -> tuple[str, ...]:
-    return GAME_TABLE_COLUMNS if _is_games(result) else TABLE_COLUMNS
+    return GAME_TABLE_COLUMNS if _is_games(result) else TRAFFIC_TABLE_COLUMNS if _is_traffic(result) else TABLE_COLUMNS
 
 
 def table_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -566,6 +582,14 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
                          f"{agent['iqm']:.3f} [{agent['iqm_ci'][0]:.3f}, {agent['iqm_ci'][1]:.3f}]",
                          f"{agent['mean']:.3f} [{agent['mean_ci'][0]:.3f}, {agent['mean_ci'][1]:.3f}]",
                          f"{agent['human_normalized_iqm']:.3f} [{low:.3f}, {high:.3f}]", _format_seconds(agent["wall_time_s"])])
+        return rows
+    if _is_traffic(result):
+        for agent in result["agents"]:
+            rows.append([agent["agent"], str(agent["seeds"]),
+                         f"{agent['iqm']:.3f} [{agent['iqm_ci'][0]:.3f}, {agent['iqm_ci'][1]:.3f}]",
+                         f"{agent['mean']:.3f} [{agent['mean_ci'][0]:.3f}, {agent['mean_ci'][1]:.3f}]",
+                         f"{1.0 - agent['collision_rate']:.0%}", f"{agent['mean_speed']:.1f}", f"{agent['driving_score']:.3f}",
+                         _format_seconds(agent["wall_time_s"])])
         return rows
     for agent in result["agents"]:
         steps = agent["steps_to_95pct_route_completion"]
@@ -615,7 +639,11 @@ def render_report(result: dict[str, Any]) -> str:
     lines = [f"# Agent comparison: {metric}", "", "Run directories:", ""]
     lines += [f"- `{run_dir}`" for run_dir in result["run_dirs"]]
     lines += ["", f"## Final performance ({metric})", "", format_markdown_table(result), ""]
-    if _is_games(result):
+    if _is_traffic(result):
+        explained = ("Collision-free is the share of the last evaluation's episodes without a collision, mean speed (m/s) and "
+                     "driving score (route completion × infraction penalties) its means; each is averaged over seeds, and "
+                     "wall time is the median over seeds.")
+    elif _is_games(result):
         explained = ("Scores are raw game scores of whole games (no reward clipping, every life, up to 108,000 frames); "
                      "human-normalised is (score − random) / (human − random) with the random and human scores of the "
                      "DQN Nature paper (Mnih et al., 2015); wall time is the median over seeds.")

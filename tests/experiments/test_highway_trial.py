@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,6 +53,10 @@ def test_a_highway_sweep_records_the_traffic_metrics_and_compare_ranks_by_them(t
         assert compared.returncode == 0, compared.stderr
         result = json.loads(compared.stdout)
         assert result["metric"] == metric and {a["agent"] for a in result["agents"]} == {"dqn", "ppo", "rule_based"}
+        for agent in result["agents"]:  # the traffic's own columns, from the last evaluation
+            assert 0.0 <= agent["collision_rate"] <= 1.0 and agent["mean_speed"] > 0 and 0.0 <= agent["driving_score"] <= 1.0
+        report = Path(result["report"]).read_text()
+        assert "| collision-free | mean speed (m/s) | driving score |" in report and "lateral RMS" not in report
 
 
 @pytest.mark.parametrize("args, expected", [
