@@ -208,3 +208,23 @@ def test_the_camera_sees_the_road_and_the_vehicle_ahead():
     again = HighwayEnv(observation="camera", density_per_km=20.0)
     first = again.reset(seed=3)[0]
     assert np.array_equal(first, again.reset(seed=3)[0])  # the same seed, the same picture
+
+
+def test_the_planned_lane_change_is_continuous_in_position_heading_and_curvature():
+    env = empty_road()
+    env.reset(seed=6)
+    env.step(LEFT)  # plans the change from where the car is to lane 2's centre
+    s_start, d_from, d_to, length = env.change
+    assert d_to == env.road.lane_center_d(2) and length == pytest.approx(25.0 * 4.0, rel=0.05)
+    samples = []
+    for offset in np.linspace(-5.0, length + 5.0, 801):
+        env._s_m = env.road.wrap_s(s_start + offset)
+        env.change = (s_start, d_from, d_to, length)  # _path_reference ends the change once past it
+        samples.append(env._path_reference())
+    d, slope, curvature = (np.array(column) for column in zip(*samples))
+    step = (length + 10.0) / 800
+    # No jump in the offset, the heading (slope) or the curvature, before, during or after the change.
+    assert np.abs(np.diff(d)).max() <= 1.875 * (d_to - d_from) / length * step + 1e-9
+    assert np.abs(np.diff(slope)).max() <= 5.78 * abs(d_to - d_from) / length**2 * step + 1e-9
+    assert np.abs(np.diff(curvature)).max() <= 60 * abs(d_to - d_from) / length**3 * step + 1e-9
+    assert d[0] == pytest.approx(d_from) and d[-1] == d_to and slope[-1] == 0.0 and curvature[-1] == 0.0
