@@ -46,18 +46,26 @@ def _watched_agent(args: argparse.Namespace, spec: str):
     return WatchedAgent(label, agent, env)
 
 
-def _beside_a_game(args: argparse.Namespace, watched: list) -> argparse.Namespace:
-    """``args``, with ``--env`` set to the game of an Atari run given before, when it was left at its default:
-    the random agent beside an Atari run plays that run's game."""
-    from drivelab.envs import LANEKEEP_ID
-    from drivelab.envs.atari import AtariGame
+def _beside_runs(args: argparse.Namespace, specs: list[str]) -> argparse.Namespace:
+    """``args``, with ``--env`` set to the world of the run directories among ``specs`` when it was left at its
+    default: the rule-based driver or the random agent watched with a highway run drives the highway, with an
+    Atari run plays its game."""
+    import yaml
 
-    games = [agent.env.env_id for agent in watched if isinstance(agent.env, AtariGame)]
-    if not games or args.env != LANEKEEP_ID:  # add_env_arguments' default
+    from drivelab.envs import LANEKEEP_ID
+    from drivelab.experiments.trial import CONFIG_FILE
+
+    if args.env != LANEKEEP_ID:  # add_env_arguments' default: --env was given
         return args
-    beside = copy.copy(args)
-    beside.env = games[0]
-    return beside
+    for spec in specs:
+        config = Path(spec) / CONFIG_FILE
+        if spec not in ("rule_based", "random") and config.is_file():
+            world = (yaml.safe_load(config.read_text()) or {}).get("env_id")
+            if isinstance(world, str) and world != LANEKEEP_ID:
+                beside = copy.copy(args)
+                beside.env = world
+                return beside
+    return args
 
 
 def _game_agent(args: argparse.Namespace, spec: str, loaded):
@@ -128,8 +136,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     watched, wall_s = [], []
     try:
+        scripted_args = _beside_runs(args, specs)
         for spec in specs:
-            watched.append(_watched_agent(_beside_a_game(args, watched), spec))
+            watched.append(_watched_agent(scripted_args, spec))
         if len({isinstance(agent.env, AtariGame) for agent in watched}) > 1:
             raise _usage_error("--agent: an Atari run and a driving agent cannot be watched side by side; give one kind")
         fps = 1.0 / frame_period_s(watched)

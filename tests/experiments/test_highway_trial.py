@@ -57,6 +57,17 @@ def test_a_highway_sweep_records_the_traffic_metrics_and_compare_ranks_by_them(t
             assert 0.0 <= agent["collision_rate"] <= 1.0 and agent["mean_speed"] > 0 and 0.0 <= agent["driving_score"] <= 1.0
         report = Path(result["report"]).read_text()
         assert "| collision-free | mean speed (m/s) | driving score |" in report and "lateral RMS" not in report
+    # watch: the trained DQN beside the rule-based driver, which drives the run's highway (no --env needed).
+    video = tmp_path / "highway.mp4"
+    watched = drivelab("watch", "--agent", "rule_based", "--agent", str(out / "highway_smoke" / "dqn" / "seed-0"),
+                       "--option", "max_episode_s=2", "--out", str(video), "--json")
+    assert watched.returncode == 0, watched.stderr
+    rule, dqn = json.loads(watched.stdout)["agents"]
+    assert rule["label"].startswith("rule-based highway driver") and dqn["label"].startswith("dqn from")
+    for agent in (rule, dqn):
+        (episode,) = agent["episodes"]
+        assert "driving_score" in episode and episode["steps"] == 2
+    assert video.stat().st_size > 0
 
 
 @pytest.mark.parametrize("args, expected", [
