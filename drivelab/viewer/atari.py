@@ -124,6 +124,10 @@ class GameProbe:
                         decision=decision, action_labels=self.game.action_names, reward=reward, score=self.score,
                         lives=self.lives, done=done, info=info)
 
+    def step_views(self) -> list[GameView]:
+        """One decision's frames: a game is drawn once per decision (every 4 of the console's frames)."""
+        return [self.step()]
+
     def episode_metrics(self) -> dict[str, Any]:
         """The finished game's figures, as an evaluation records them (``score``, ``human_normalized_score``, ...)."""
         return dict(self._metrics)
