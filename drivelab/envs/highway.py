@@ -435,8 +435,8 @@ class HighwayEnv(DrivingWorldEnv):
             if collision or off_road or rolled_over:
                 break
         self._steps += 1
-        if self.change is None:
-            self.lane = int(self.road.lane_index(self._d_m)) if not self.meta else self.lane
+        if not self.meta:  # (with meta-actions, the lane is the plan's: the target of a change from its start)
+            self.lane = int(self.road.lane_index(self._d_m))
         lane_offset = self._d_m - self.road.lane_center_d(self.road.lane_index(self._d_m))
         self._record_step(s_before, lane_offset)
         route_done = self._progress_m >= o.route_length_m
