@@ -192,8 +192,8 @@ class HighwayEnv(DrivingWorldEnv):
       minimum-jerk quintic in Frenet coordinates from where the car is to the centre of the next lane over
       ``lane_change_s`` (4 s) of driving; faster and slower step through ``target_speeds_mps`` (20, 25, 30 m/s;
       the car starts at 25). Stanley's steering law tracks the path at ``control_hz`` (20 Hz); the speed PID
-      holds the target speed (no faster than the lane's curves allow at ``max_lateral_accel_mps2``) at
-      ``physics_hz`` (100 Hz). The other drivers decide (IDM, MOBIL's turns) at ``traffic_hz`` (5 Hz, highway-fast-v0's
+      holds the target speed (no faster than the lane's curves allow at ``max_lateral_accel_mps2``, reached along
+      a ramp of 1 m/s² up and 2 m/s² down) at ``physics_hz`` (100 Hz). The other drivers decide (IDM, MOBIL's turns) at ``traffic_hz`` (5 Hz, highway-fast-v0's
       simulation rate) and move at ``control_hz``, where collisions are checked. A change into a lane that does not exist, a change while one is under way, and
       faster or slower beyond the ends of the speed list do nothing; ``info["noop"]`` says so and the episode
       counts them (``noop_manoeuvres``).
@@ -323,6 +323,7 @@ class HighwayEnv(DrivingWorldEnv):
         # which the curves may hold below it.
         self.cruise_speed_mps = o.target_speeds_mps[self.speed_index if self.meta else len(o.target_speeds_mps) // 2]
         self.target_speed_mps = self.cruise_speed_mps
+        self._set_point_mps = o.initial_speed_mps
         self.speed_profile = self.lane_profiles[self.lane]  # (not None: the speed loop's traction control is on)
         self.change: tuple[float, float, float, float] | None = None  # (s at start, d from, d to, length) of a lane change
         self.lane_changes = self.noop_manoeuvres = self.headway_violations = 0
@@ -336,9 +337,15 @@ class HighwayEnv(DrivingWorldEnv):
         return self._observe(), self._info(noop=False, manoeuvre=None)
 
     def _planned_speed(self) -> float:
-        """The target speed, no faster than the curves of the car's lane allow just ahead of it."""
+        """The speed loop's set-point for this control step: the cruise speed, no faster than the curves of the car's
+        lane allow just ahead of it, reached along a ramp of the planned acceleration and braking. A step in the
+        set-point (30 to 25 m/s on "slower") made the PID brake in full, and braking hard in a bend during a lane
+        change cost the front tyres their grip: the car ran straight on, off the road."""
         profile = self.lane_profiles[self.road.lane_index(self._d_m)]
-        return min(self.cruise_speed_mps, profile.at(self._s_m + max(self.vehicle_state.speed_mps, 0.0) * SPEED_PREVIEW_S))
+        goal = min(self.cruise_speed_mps, profile.at(self._s_m + max(self.vehicle_state.speed_mps, 0.0) * SPEED_PREVIEW_S))
+        dt = self.control_dt_s
+        self._set_point_mps = min(max(goal, self._set_point_mps - PLANNED_DECEL_MPS2 * dt), self._set_point_mps + PLANNED_ACCEL_MPS2 * dt)
+        return self._set_point_mps
 
     def ego_footprint(self) -> Footprint:
         state = self.vehicle_state
