@@ -89,3 +89,21 @@ def test_drive_runs_the_highways_rule_based_driver_and_reports_the_traffic_metri
     (episode,) = report["episodes"]
     assert {"collision", "lane_changes", "headway_violations", "driving_score"} <= set(episode)
     assert episode["route_completion"] == pytest.approx(1.0) or episode["collision"]
+
+
+def test_the_shipped_highway_configs_resolve_to_the_meta_presets():
+    from drivelab.experiments.config import load_config, resolve_trial
+
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    for name, budget in (("highway_dqn_vs_ppo.yaml", 200_000), ("highway_quick.yaml", 20_000)):
+        config = load_config(root / name)
+        assert config.env.id == "DriveLab/Highway-v0" and config.budget_steps == budget
+        for agent in config.agents:
+            trial = resolve_trial(config, agent.name, 0)
+            assert trial["action"] == "meta"
+            if agent.algo != "rule_based":
+                assert trial["preset"] == f"{agent.algo}-meta"
+    dqn = resolve_trial(load_config(root / "highway_quick.yaml"), "dqn", 0)["hyperparams"]
+    # highway-env's documented recipe
+    assert dqn["learning_rate"] == 5.0e-4 and dqn["buffer_size"] == 15_000 and dqn["learning_starts"] == 200
+    assert dqn["gamma"] == 0.8 and dqn["target_update_interval"] == 50 and dqn["policy_kwargs"] == {"net_arch": [256, 256]}
