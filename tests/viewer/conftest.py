@@ -37,17 +37,18 @@ def content_fraction(image: np.ndarray) -> float:
     return float((np.abs(image.astype(int) - median).max(axis=2) > 40).mean())
 
 
-def panel_contents(frame: np.ndarray, top: int = 0) -> dict[str, float]:
-    """Each panel's content fraction, inside its border and below its title, for a dashboard at ``top`` rows down."""
+def panel_contents(frame: np.ndarray, top: int = 0, layout=LAYOUT) -> dict[str, float]:
+    """Each panel's content fraction, inside its border and below its title, for a dashboard at ``top`` rows down
+    (``layout``: the driving dashboard's, or the Atari one's)."""
     height, width = frame.shape[:2]
     if (width, height) != REFERENCE_SIZE and top == 0 and height != REFERENCE_SIZE[1] * 2:
         raise ValueError("panel_contents reads dashboards of the reference size")
     return {name: content_fraction(frame[top + r.y + TITLE_ROWS:top + r.y + r.h - 2, r.x + 2:r.x + r.w - 2])
-            for name, r in LAYOUT.items()}
+            for name, r in layout.items()}
 
 
-def assert_no_blank_panel(frame: np.ndarray, top: int = 0) -> None:
-    contents = panel_contents(frame, top)
+def assert_no_blank_panel(frame: np.ndarray, top: int = 0, layout=LAYOUT) -> None:
+    contents = panel_contents(frame, top, layout)
     blank = {name: round(value, 4) for name, value in contents.items() if value < CONTENT_FRACTION}
     assert not blank, f"blank panels: {blank} (all: {contents})"
 
