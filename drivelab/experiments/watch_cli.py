@@ -180,8 +180,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if isinstance(agent.env, AtariGame):
             _print_table(agent.episodes, ("seed", "score", "human_normalized_score", "frames", "truncated"))
         else:
+            traffic = ("collision", "lane_changes", "headway_violations", "driving_score") \
+                if agent.episodes and "driving_score" in agent.episodes[0] else ()
             _print_table(agent.episodes, ("seed", "track_seed", "return", "route_completion", "lateral_error_rms",
-                                          "off_road", "mean_speed"))
+                                          "off_road", "mean_speed") + traffic)
     if path is not None:
         print(f"video: {path.resolve()}")
     return 0
