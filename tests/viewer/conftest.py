@@ -21,6 +21,15 @@ def drivelab(*args: str, cwd: Path | None = None, env: dict | None = None, timeo
                           cwd=cwd, env=env, timeout=timeout)
 
 
+def sigint_as_at_a_terminal() -> None:
+    """``preexec_fn`` for a command the test will Ctrl-C: SIGINT at its default, as a terminal's foreground job has
+    it. A test suite started in the background by a shell without job control runs with SIGINT ignored, which
+    its children would inherit: the interrupt would never reach them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def decode(path: Path) -> list[np.ndarray]:
     import imageio.v2 as imageio
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.viewer.conftest import assert_no_blank_panel
+from tests.viewer.conftest import assert_no_blank_panel, sigint_as_at_a_terminal
 from tests.xvfb import virtual_display
 
 BACKGROUND = (28, 30, 36)  # the header bar over the chase view
@@ -25,7 +25,8 @@ def display(tmp_path_factory):
 
 def watch_live(display, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "drivelab.experiments.cli", "watch", "--live", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=display.env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=display.env,
+                            preexec_fn=sigint_as_at_a_terminal)
 
 
 def dashboard_on_screen(display) -> np.ndarray | None:

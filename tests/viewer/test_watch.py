@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.viewer.conftest import CONTENT_FRACTION, assert_no_blank_panel, decode, drivelab, panel_contents
+from tests.viewer.conftest import (CONTENT_FRACTION, assert_no_blank_panel, decode, drivelab, panel_contents,
+                                   sigint_as_at_a_terminal)
 
 CARD_FRAMES = 40  # 2 s of card at 20 decisions per second
 SHORT = ("--option", "max_episode_s=3")  # 60 decision steps
@@ -132,7 +133,8 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_file(tmp_path, args, expecte
 def test_ctrl_c_leaves_no_partial_video(tmp_path):
     out = tmp_path / "long.mp4"
     process = subprocess.Popen([sys.executable, "-m", "drivelab.experiments.cli", "watch", "--option", "max_episode_s=60",
-                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=sigint_as_at_a_terminal)
     deadline = time.monotonic() + 120
     while not any(tmp_path.iterdir()) and time.monotonic() < deadline:  # ffmpeg has begun writing
         time.sleep(0.2)
