@@ -234,7 +234,8 @@ class HighwayEnv(DrivingWorldEnv):
     (``time_headway_s``, ``min_gap_m``, ``max_accel_mps2``, ``comfort_decel_mps2``, ``politeness``,
     ``lane_change_threshold_mps2``, ``safe_decel_mps2``, ``keep_right_bias_mps2``, ``lane_change_s``,
     ``mobil_interval_s``). ``reset(seed=..., options={"track_seed": k})`` drives road ``k``; the same reset seed
-    gives the same road, start and traffic.
+    gives the same road, start and traffic. The traffic is not in PyBullet: ``render_mode`` shows the car and the
+    road alone (``drivelab watch`` draws the traffic).
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 20}
