@@ -531,11 +531,16 @@ class HighwayEnv(DrivingWorldEnv):
                 "others": self.other_vehicles(), "plan_xy": self.planned_path(),
                 "speed_controller": self.speed_controller.pid.components._asdict()}
 
-    def other_vehicles(self, within_m: float = 150.0) -> list[tuple[float, float, float]]:
-        """World x, y and yaw of the traffic within ``within_m`` of the car along the road."""
-        t, road = self.traffic, self.road
+    def _nearby(self, within_m: float) -> np.ndarray:
+        """Indices of the traffic within ``within_m`` of the car along the road."""
+        t = self.traffic
         ds = (t.s_m - self._s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2
-        near = np.flatnonzero(np.abs(ds) <= within_m)
+        return np.flatnonzero(np.abs(ds) <= within_m)
+
+    def other_vehicles(self, within_m: float = 150.0, near: np.ndarray | None = None) -> list[tuple[float, float, float]]:
+        """World x, y and yaw of the traffic within ``within_m`` of the car along the road (or of ``near``, its indices)."""
+        t, road = self.traffic, self.road
+        near = self._nearby(within_m) if near is None else near
         if len(near) == 0:
             return []
         xy = road.position(t.s_m[near], t.d_m[near])
@@ -548,7 +553,9 @@ class HighwayEnv(DrivingWorldEnv):
         """The car's camera now, the other vehicles drawn in as boxes: ``uint8`` RGB ``(camera_height, camera_width, 3)``."""
         state, spec, mount = self.vehicle_state, self.vehicle_spec, self.camera_spec.mount
         pose = camera_pose(mount, state.x_m, state.y_m, state.yaw_rad, state.pitch_rad, state.roll_rad)
-        near = sorted(zip(self.other_vehicles(CAMERA_RANGE_M), *self._near_sizes(CAMERA_RANGE_M)),
+        near_indices = self._nearby(CAMERA_RANGE_M)
+        t = self.traffic
+        near = sorted(zip(self.other_vehicles(CAMERA_RANGE_M, near_indices), t.length_m[near_indices], t.width_m[near_indices]),
                       key=lambda item: -math.hypot(item[0][0] - state.x_m, item[0][1] - state.y_m))  # far ones first
         boxes = [Box3D(x, y, yaw, float(length), float(width), VEHICLE_HEIGHT_M, bottom_m=0.0, color=TRAFFIC_COLOR)
                  for (x, y, yaw), length, width in near]
@@ -556,12 +563,6 @@ class HighwayEnv(DrivingWorldEnv):
             boxes.append(Box3D(state.x_m, state.y_m, state.yaw_rad, spec.length_m, spec.width_m, spec.body_height_m,
                                bottom_m=spec.wheel_radius_m, color=Palette().body))
         return self.camera.render(pose, boxes)
-
-    def _near_sizes(self, within_m: float) -> tuple[np.ndarray, np.ndarray]:
-        t = self.traffic
-        ds = (t.s_m - self._s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2
-        near = np.flatnonzero(np.abs(ds) <= within_m)
-        return t.length_m[near], t.width_m[near]
 
     def _observe(self) -> np.ndarray:
         if self.camera is not None:

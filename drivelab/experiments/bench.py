@@ -264,10 +264,15 @@ def format_env_bench(result: dict[str, Any]) -> str:
                      f"simulated time vs {result['peer']}: {result['rtf_ratio_vs_peer']:.1f}x")
     lines.append(f"LaneKeep reaches {100 * result['fraction_of_ceiling']:.0f}% of the physics ceiling "
                  f"({100 * result['with_driver_fraction_of_ceiling']:.0f}% with the driver's time included)")
-    machine = result["machine"]
-    lines.append(f"one core of {machine['cores']}: {machine['cpu']}, Python {machine['python']}, {machine['date']}; "
-                 f"{result['seconds_per_measurement']:g} s each in {result['rounds']} interleaved rounds")
+    lines.append(machine_line(result))
     return "\n".join(lines)
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    """The closing line of an interleaved bench's text: the machine, the date, the time per workload."""
+    machine = result["machine"]
+    return (f"one core of {machine['cores']}: {machine['cpu']}, Python {machine['python']}, {machine['date']}; "
+            f"{result['seconds_per_measurement']:g} s each in {result['rounds']} interleaved rounds")
 
 
 def bench_train(steps: int = 20_000, algo: str = "ppo", repeats: int = 2, out: str | None = None,

@@ -13,10 +13,9 @@ physics and 20 Hz control, a highway-fast-v0 step a second of its 5 Hz kinematic
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
-from drivelab.experiments.bench import PEER_ID, _Measurement, add_peer, machine_description, run_interleaved
+from drivelab.experiments.bench import PEER_ID, _Measurement, add_peer, machine_description, machine_line, run_interleaved
 
 HIGHWAY_ID = "DriveLab/Highway-v0"
 ROAD_LENGTH_M = 2000.0
@@ -102,13 +101,11 @@ def format_highway_bench(result: dict[str, Any]) -> str:
                      f"{result['peer_sim_seconds_per_s']:>10.1f}{result['peer_decision_hz']:>11g}{result['peer_physics_hz']:>12g}")
         lines.append(f"meta-actions vs {result['peer']}, {result['vehicles']} vehicles against {result['peer_vehicles']}: "
                      f"{result['ratio_vs_peer']:.1f}x its env steps/s, {result['rtf_ratio_vs_peer']:.1f}x its simulated time")
-    machine = result["machine"]
-    lines.append(f"one core of {machine['cores']}: {machine['cpu']}, Python {machine['python']}, {machine['date']}; "
-                 f"{result['seconds_per_measurement']:g} s each in {result['rounds']} interleaved rounds")
+    lines.append(machine_line(result))
     return "\n".join(lines)
 
 
 def check_vehicles(vehicles: int) -> int:
-    if not 0 <= vehicles <= 200 or not math.isfinite(vehicles):
+    if not 0 <= vehicles <= 200:
         raise ValueError(f"--vehicles must be an integer in 0..200, got {vehicles}")
     return vehicles
