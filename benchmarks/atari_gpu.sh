@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Atari on a GPU machine: PPO on Pong through `drivelab train` with rl-baselines3-zoo's hyperparameters,
-#  1. training throughput on each vector backend (default, envpool): a short trial each, steps/s from its status;
+#  1. training throughput on each vector backend (default, envpool): a short trial each, steps/s from its status
+#     (THROUGHPUT=0 skips it, to give the device time to the long run);
 #  2. a long PPO run (envpool) stopped with SIGINT after STOP_S seconds and resumed by the same command from its
 #     checkpoint for RESUME_S more, its evaluations (raw Pong score, whole games) in evaluations.csv.
 # From the repository root:  OUT=results bash benchmarks/atari_gpu.sh
@@ -32,7 +33,9 @@ tracking: {wandb: {mode: disabled}, tensorboard: false}
 device: $DEVICE
 YAML
 }
+THROUGHPUT=${THROUGHPUT:-1}
 for backend in default envpool; do
+  [ "$THROUGHPUT" = 1 ] || break
   config "throughput_$backend" "$SHORT_STEPS" 100000000 1 "$backend"
   drivelab train "$RUNS/throughput_$backend.yaml" --out "$RUNS" --json > "$OUT/throughput_$backend.json" || exit 1
   $PY -c "import json,sys; s=json.load(open(sys.argv[1])); print(sys.argv[2], s['env_steps'], 'steps in', round(s['train_seconds'],1), 's of training:', round(s['env_steps']/s['train_seconds']), 'steps/s')" "$OUT/throughput_$backend.json" "$backend"

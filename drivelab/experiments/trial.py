@@ -261,11 +261,11 @@ class Recorder:
     as evaluation draws them: a game like the recorded ones, not a replay of one of them.
     """
 
-    def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, started: float,
+    def __init__(self, trial: dict[str, Any], run_dir: Path, tracker, clock_origin: float,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
         from drivelab.agents.factory import make_env
 
-        self.trial, self.run_dir, self.tracker, self.started = trial, run_dir, tracker, started
+        self.trial, self.run_dir, self.tracker, self.clock_origin = trial, run_dir, tracker, clock_origin
         self.should_stop = should_stop
         evaluation = trial["evaluation"]
         self.track_seeds = evaluation_track_seeds(evaluation["first_track_seed"], evaluation["episodes"])
@@ -330,7 +330,7 @@ class Recorder:
                 columns: tuple[str, ...]) -> None:
         """One evaluation's rows in evaluations.csv and its summary in W&B, at each of ``steps_recorded``."""
         for steps in steps_recorded:
-            rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.started, 3), "episode": index, **episode}
+            rows = [{"env_steps": steps, "wall_time_s": round(time.perf_counter() - self.clock_origin, 3), "episode": index, **episode}
                     for index, episode in enumerate(episodes)]
             _append_evaluation_rows(self.run_dir / EVALUATIONS_CSV, rows, columns)
             self.tracker.log_evaluation(steps, summary)
@@ -540,7 +540,8 @@ def _run_owned(trial: dict[str, Any], run_dir: Path, owner: TrialOwnership, prev
     tracker = None
     try:
         tracker = WandbRun(trial, run_dir)
-        recorder = Recorder(trial, run_dir, tracker, started,
+        # Evaluations are timed on the trial's clock, which runs on across resumed commands as status.json's does.
+        recorder = Recorder(trial, run_dir, tracker, started - status["wall_time_s"],
                             should_stop=lambda: interruption.stop_requested() or owner.lost)
         if trial["algo"] in LEARNING_ALGOS:
             model, learn_seconds = _train(trial, run_dir, recorder, tracker, status, owner, progress_bar, say)

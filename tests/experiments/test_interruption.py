@@ -120,6 +120,7 @@ def test_sigterm_on_train_checkpoints_ppo_at_its_last_update_and_the_rerun_ends_
     # PPO learns once per rollout (64 steps x 2 envs): the steps of the unfinished rollout taught the
     # model nothing, so the checkpoint stands at the rollout's start.
     assert 512 <= stopped_at < 2560 and stopped_at % 128 == 0
+    first_attempt_s = status["wall_time_s"]
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
@@ -127,6 +128,12 @@ def test_sigterm_on_train_checkpoints_ppo_at_its_last_update_and_the_rerun_ends_
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "done" and status["attempts"] == 2 and status["env_steps"] == 2560
     assert evaluated_steps(run_dir) == [0, 512, 1024, 1536, 2048, 2560]
+    # Evaluations are timed on the trial's clock: the resumed command's go on from the first one's time.
+    with (run_dir / "evaluations.csv").open() as stream:
+        timed = [(int(row["env_steps"]), float(row["wall_time_s"])) for row in csv.DictReader(stream)]
+    assert [seconds for _, seconds in timed] == sorted(seconds for _, seconds in timed), timed
+    # The final evaluation ends the trial: its time is the trial's whole time (both commands) but a moment.
+    assert 0 <= status["wall_time_s"] - timed[-1][1] < first_attempt_s / 2, (first_attempt_s, status["wall_time_s"], timed)
 
 
 def test_sigterm_to_the_sweep_process_alone_reaches_its_workers(tmp_path):
