@@ -24,7 +24,7 @@ from drivelab.envs.observations import CameraObservation, DrivingState, Feature,
 from drivelab.envs.traffic import Footprint, Traffic, TrafficOptions
 from drivelab.envs.vehicle import VehicleSpec
 from drivelab.envs.world import PhysicsSettings, World
-from drivelab.planning import LaneSpeedProfile, Road, TrackSpec, generate_track, lane_speed_profile
+from drivelab.planning import LaneSpeedProfile, Road, TrackSpec, generate_track, lane_speed_profile, minimum_jerk
 from drivelab.planning.driver_models import IDMParams, MOBILParams
 
 ENV_ID = "DriveLab/Highway-v0"
@@ -384,12 +384,9 @@ class HighwayEnv(DrivingWorldEnv):
         if u >= 1.0:
             self.change = None
             return d_to, 0.0, 0.0
-        u = max(u, 0.0)
+        blend, slope, curvature = minimum_jerk(max(u, 0.0))
         span = d_to - d_from
-        d = d_from + span * u**3 * (10 - 15 * u + 6 * u * u)
-        slope = span * 30 * u * u * (1 - u) ** 2 / length
-        curvature = span * 60 * u * (1 - u) * (1 - 2 * u) / length**2
-        return d, slope, curvature
+        return d_from + span * blend, span * slope / length, span * curvature / length**2
 
     def _steer_to_plan(self) -> float:
         d_ref, slope, d_curvature = self._path_reference()
@@ -518,7 +515,7 @@ class HighwayEnv(DrivingWorldEnv):
         else:
             s_start, d_from, d_to, length = self.change
             u = np.clip((self.road.progress(s_start, self._s_m) + s - self._s_m) / length, 0.0, 1.0)
-            d = d_from + (d_to - d_from) * u**3 * (10 - 15 * u + 6 * u * u)
+            d = d_from + (d_to - d_from) * minimum_jerk(u)[0]
         return road.position(road.wrap_s(s), d)
 
     def _control_snapshot(self, control: int) -> dict[str, Any]:

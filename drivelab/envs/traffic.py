@@ -27,6 +27,7 @@ import numpy as np
 
 from drivelab.planning.driver_models import (IDMParams, LaneChangeAssessment, MOBILParams, Neighbour, idm_acceleration,
                                              mobil_assessment)
+from drivelab.planning.reference import minimum_jerk
 from drivelab.planning.road import Road
 
 NO_LANE = -1
@@ -34,11 +35,6 @@ NO_LANE = -1
 # interaction term is under 0.2 m/s², MOBIL's threshold, so a driver with nobody this close ahead or
 # behind skips its turn to consider a lane change.
 INTERACTION_M = 100.0
-
-
-def _minimum_jerk(u):
-    """The quintic 10u³ − 15u⁴ + 6u⁵ (0 → 1 with zero slope and curvature at both ends)."""
-    return u * u * u * (10.0 + u * (-15.0 + 6.0 * u))
 
 
 @dataclass(frozen=True)
@@ -202,7 +198,7 @@ class Traffic:
             self.change_elapsed_s[changing] += dt_s
             u = np.clip(self.change_elapsed_s[changing] / self.options.lane_change_s, 0.0, 1.0)
             start, end = self.lane_centres[self.from_lane[changing]], self.lane_centres[self.lane[changing]]
-            self.d_m[changing] = start + (end - start) * _minimum_jerk(u)
+            self.d_m[changing] = start + (end - start) * minimum_jerk(u)[0]
             finished = np.flatnonzero(changing)[u >= 1.0]
             self.from_lane[finished] = NO_LANE
             self.change_elapsed_s[finished] = 0.0

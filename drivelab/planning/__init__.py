@@ -5,7 +5,7 @@ Pure numpy: no simulator, no torch, so everything here is unit-tested in millise
 """
 
 from drivelab.planning.driver_models import IDMParams, MOBILParams, Neighbour, idm_acceleration, mobil_assessment
-from drivelab.planning.reference import ReferencePath, lane_change_path, lookahead_point, reference_path
+from drivelab.planning.reference import ReferencePath, lane_change_path, lookahead_point, minimum_jerk, reference_path
 from drivelab.planning.road import FrenetPoint, Road, TrackSpec, generate_track, straight_road, wrap_angle
 from drivelab.planning.speed_profile import LaneSpeedProfile, lane_speed_profile, speed_profile, target_speed_at
 
@@ -22,6 +22,7 @@ __all__ = [
     "TrackSpec",
     "generate_track",
     "lane_speed_profile",
+    "minimum_jerk",
     "lane_change_path",
     "lookahead_point",
     "reference_path",

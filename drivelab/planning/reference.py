@@ -96,6 +96,20 @@ def reference_path(
     return _build(road, s, d, zeros, zeros, spacing_m, max_speed_mps, speed_kwargs)
 
 
+def minimum_jerk(u):
+    """The minimum-jerk blend ``b(u) = 10u³ − 15u⁴ + 6u⁵`` and its first two derivatives in ``u``, for ``u`` in [0, 1]
+    (a float or an array; clip it first).
+
+    It goes from 0 to 1 with zero slope and curvature at both ends. A lane change from offset ``d_from`` to ``d_to``
+    over ``length`` metres of road is ``d = d_from + (d_to − d_from)·b``, with ``dd/ds = (d_to − d_from)·b′/length``
+    and ``d²d/ds² = (d_to − d_from)·b″/length²``.
+    """
+    blend = u * u * u * (10.0 + u * (-15.0 + 6.0 * u))
+    slope = 30.0 * u * u * (1.0 - u) ** 2
+    curvature = 60.0 * u * (1.0 - u) * (1.0 - 2.0 * u)
+    return blend, slope, curvature
+
+
 def lane_change_path(
     road: Road,
     s_start: float,
@@ -111,7 +125,7 @@ def lane_change_path(
     """A lane change from offset ``d_from`` to ``d_to`` starting at ``s_start`` and finished ``change_length_m`` later.
 
     The lateral offset follows the quintic ``d(u) = d_from + (d_to − d_from)·(10u³ − 15u⁴ + 6u⁵)``, ``u`` from 0 to 1
-    over the manoeuvre: zero lateral speed and acceleration at both ends (the minimum-jerk profile), then the path
+    over the manoeuvre: zero lateral speed and acceleration at both ends (:func:`minimum_jerk`), then the path
     stays on ``d_to`` to the end of the horizon. Same stations as :func:`reference_path`.
     """
     if not (change_length_m > 0 and math.isfinite(change_length_m)):
@@ -119,10 +133,10 @@ def lane_change_path(
     s = _stations(road, s_start, horizon_m, spacing_m)
     u = np.clip((s - s[0]) / change_length_m, 0.0, 1.0)
     span = float(d_to) - float(d_from)
-    d = float(d_from) + span * (10 * u**3 - 15 * u**4 + 6 * u**5)
-    dd_ds = span * (30 * u**2 - 60 * u**3 + 30 * u**4) / change_length_m
-    d2d_ds2 = span * (60 * u - 180 * u**2 + 120 * u**3) / change_length_m**2
-    return _build(road, s, d, dd_ds, d2d_ds2, spacing_m, max_speed_mps, speed_kwargs)
+    blend, slope, curvature = minimum_jerk(u)
+    d = float(d_from) + span * blend
+    return _build(road, s, d, span * slope / change_length_m, span * curvature / change_length_m**2, spacing_m,
+                  max_speed_mps, speed_kwargs)
 
 
 def lookahead_point(road: Road, s: float, d_target: float, distance_m: float) -> tuple[float, float]:

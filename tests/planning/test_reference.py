@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from drivelab.planning import (Road, generate_track, lane_change_path, lookahead_point, reference_path,
+from drivelab.planning import (Road, generate_track, lane_change_path, lookahead_point, minimum_jerk, reference_path,
                                straight_road, wrap_angle)
 
 R = 20.0
@@ -77,6 +77,18 @@ def test_lane_change_on_straight_road():
     # curvature agrees with the turning of the heading along the path's own arc length
     numeric = np.gradient(path.heading, path.distance_m)
     np.testing.assert_allclose(path.curvature[2:-2], numeric[2:-2], atol=2e-4)
+
+
+def test_minimum_jerk_blend_and_its_derivatives():
+    u = np.linspace(0.0, 1.0, 2001)
+    blend, slope, curvature = minimum_jerk(u)
+    assert (blend[0], blend[-1], blend[1000]) == (0.0, 1.0, pytest.approx(0.5))
+    assert slope[0] == slope[-1] == curvature[0] == curvature[-1] == 0.0
+    assert slope[1000] == pytest.approx(15 / 8) and np.all(np.diff(blend) > 0)
+    np.testing.assert_allclose(slope[1:-1], np.gradient(blend, u)[1:-1], atol=1e-5)
+    np.testing.assert_allclose(curvature[1:-1], np.gradient(slope, u)[1:-1], atol=1e-4)
+    # the same on a float, as the highway's controller asks it each control step
+    assert minimum_jerk(0.25) == (blend[500], slope[500], curvature[500])
 
 
 def test_bad_spacing():
