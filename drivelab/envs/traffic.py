@@ -5,8 +5,9 @@ the centre line (left positive), each with its speed, desired speed and size. Ev
 the env's control period) each one accelerates by IDM towards the nearest body ahead in the lanes it
 occupies (the ego car included), and, once every ``mobil_interval_s``, asks MOBIL whether a change
 to the left or to the right lane pays and is safe; a change then follows the minimum-jerk quintic
-from one lane centre to the other over ``lane_change_s``. While it changes, a vehicle occupies both
-lanes: it follows the nearer leader of the two, and vehicles in both lanes follow it.
+from one lane centre to the other over ``lane_change_s``. While it changes, from the moment it decides, a
+vehicle occupies both lanes: it follows the nearer leader of the two, vehicles in both lanes follow it, and
+no other driver moves into the lane it takes.
 
 Why kinematic bodies outside PyBullet: the ego car keeps its full dynamics, and the others only need
 to move plausibly and be hit. Moving 20–50 vehicles costs a few vectorised numpy operations per
@@ -162,9 +163,13 @@ class Traffic:
         return len(self.s_m)
 
     def occupied_lanes(self) -> np.ndarray:
-        """``(N, lanes)`` bool: the lanes each vehicle's footprint overlaps (read once per step; do not modify)."""
+        """``(N, lanes)`` bool: the lanes each vehicle's footprint overlaps and, while it changes lanes, both the
+        lane it left and the one it moves into, from the moment it decides (read once per step; do not modify)."""
         if self._occupied is None:
             self._occupied = _lanes_overlapped(self.d_m, self.width_m, self.lane_lines)
+            changing = np.flatnonzero(self.from_lane != NO_LANE)
+            self._occupied[changing, self.lane[changing]] = True
+            self._occupied[changing, self.from_lane[changing]] = True
         return self._occupied
 
     def gaps_ahead(self, s_m: np.ndarray, length_m: np.ndarray, other_s_m: np.ndarray, other_length_m: np.ndarray) -> np.ndarray:
@@ -213,8 +218,52 @@ class Traffic:
             # 0.2 m/s² there, so no change can gain MOBIL's threshold (the keep-right bias aside).
             due = due[(leader_gap[due] < INTERACTION_M) | (follower_gap[due] < INTERACTION_M)]
         self._step_bodies = None  # the vehicles moved: the bodies are read again, once, for MOBIL's turns
-        for index in due:
-            self._consider_lane_change(int(index), ego)
+        self._mobil_turns(due, ego)
+
+    def _mobil_turns(self, due: np.ndarray, ego: Footprint | None) -> None:
+        """MOBIL's turn for each of ``due`` in order, their neighbours found for all of them at once.
+
+        A change started by one driver takes its target lane at once (see :meth:`_consider_lane_change`): a later
+        driver to whom that vehicle is now nearer, ahead or behind, in that lane than its neighbour there has its
+        neighbours found again. So each driver sees what it would see were the turns taken one by one.
+        """
+        if len(due) == 0:
+            return
+        s, length, speed, occupied = self._bodies(ego)
+        half = self.loop_m / 2
+        rows = np.arange(len(due))
+        reach = (length[None, :] + self.length_m[due, None]) / 2
+        ahead = (s[None, :] - self.s_m[due, None]) % self.loop_m - reach
+        behind = (self.s_m[due, None] - s[None, :]) % self.loop_m - reach
+        # As in _neighbours: one body counts only one way round the loop, and nobody is its own neighbour.
+        ahead[(ahead >= half) | (np.arange(len(s))[None, :] == due[:, None])] = np.inf
+        behind[(behind >= half) | (np.arange(len(s))[None, :] == due[:, None])] = np.inf
+        lanes = self.road.lane_count
+        nearest_gap = np.empty((2, len(due), lanes))
+        nearest_speed = np.empty((2, len(due), lanes))
+        for lane in range(lanes):
+            for way, gaps in enumerate((ahead, behind)):
+                masked = np.where(occupied[None, :, lane], gaps, np.inf)
+                nearest = np.argmin(masked, axis=1)
+                nearest_gap[way, :, lane] = masked[rows, nearest]
+                nearest_speed[way, :, lane] = speed[nearest]
+        started: list[tuple[int, int]] = []  # (vehicle, target lane) of the changes begun in this step
+        for row, index in enumerate(due):
+            index = int(index)
+            stale = any(ahead[row, other] <= nearest_gap[0, row, target] or behind[row, other] <= nearest_gap[1, row, target]
+                        for other, target in started)
+            if stale:
+                around = None
+            else:
+                lane = int(self.lane[index])
+                around = {}
+                for considered in (lane, lane + 1, lane - 1):
+                    if 0 <= considered < lanes:
+                        around[considered] = tuple(
+                            Neighbour(float(nearest_gap[way, row, considered]), float(nearest_speed[way, row, considered]))
+                            if nearest_gap[way, row, considered] < math.inf else Neighbour(math.inf, 0.0) for way in (0, 1))
+            if self._consider_lane_change(index, ego, around) is not None:
+                started.append((index, int(self.lane[index])))
 
     def _idm_arrays(self) -> IDMParams:
         # IDM with each driver's own desired speed (idm_acceleration broadcasts over arrays).
@@ -274,11 +323,14 @@ class Traffic:
             result[lane] = (neighbours[0], neighbours[1])
         return result
 
-    def _consider_lane_change(self, index: int, ego: Footprint | None) -> LaneChangeAssessment | None:
-        """MOBIL's turn for vehicle ``index``: the better of the changes to the left and right lanes, if any pays."""
+    def _consider_lane_change(self, index: int, ego: Footprint | None,
+                              around: dict[int, tuple[Neighbour, Neighbour]] | None = None) -> LaneChangeAssessment | None:
+        """MOBIL's turn for vehicle ``index``: the better of the changes to the left and right lanes, if any pays.
+        ``around``: its leader and follower in its lane and the lanes beside, when already found."""
         lane = int(self.lane[index])
         targets = [target for target in (lane + 1, lane - 1) if 0 <= target < self.road.lane_count]  # left, right
-        around = self._neighbours(index, (lane, *targets), ego)
+        if around is None:
+            around = self._neighbours(index, (lane, *targets), ego)
         leader, follower = around[lane]
         best: tuple[float, int, LaneChangeAssessment] | None = None
         o = self.options
@@ -295,6 +347,11 @@ class Traffic:
             return None
         self.from_lane[index], self.lane[index] = lane, best[1]
         self.change_elapsed_s[index] = 0.0
+        # The target lane is taken from now on: the drivers whose turn comes later in this step see it so. Without
+        # that, two drivers side by side could both move into the lane between them, and the one behind stops dead.
+        self.occupied_lanes()[index, best[1]] = True
+        if self._step_bodies is not None:
+            self._step_bodies[3][index, best[1]] = True
         self.lane_changes += 1
         return best[2]
 

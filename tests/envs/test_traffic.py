@@ -80,6 +80,29 @@ def test_a_lane_change_follows_the_quintic_and_ends_on_the_target_lane_centre(hi
     assert np.abs(np.diff(rate)).max() / DT <= 5.78 * (end - start) / 16.0 + 1e-6  # its peak lateral acceleration
 
 
+def test_two_drivers_side_by_side_do_not_both_take_the_lane_between_them(highway):
+    """The lane a driver changes into is taken from its decision on: a second driver whose turn comes in the same
+    step sees it there. (Before, both moved in; the one behind met a negative gap and stopped dead, and the jam
+    behind it caught the ego car.)"""
+    t = traffic(highway, 0, vehicles=5, mobil_interval_s=1e6, initial_speed_fraction=1.0)
+    # Two drivers at 25 m/s, side by side in lanes 0 and 2, each closing on a 15 m/s car 35 m ahead in its lane;
+    # lane 1 is empty, a car beside them fills lane 3, and both get their turn in the first step.
+    t.lane[:] = [0, 2, 0, 2, 3]
+    t.d_m[:] = t.lane_centres[t.lane]
+    t.s_m[:] = [100.0, 100.5, 135.0, 135.5, 100.0]
+    t.speed_mps[:] = t.desired_speed_mps[:] = [25.0, 25.0, 15.0, 15.0, 25.0]
+    t._next_mobil_s[:] = [0.0, 0.0, 1e6, 1e6, 1e6]
+    t.step(DT)
+    assert sorted(t.lane[:2].tolist()) in ([0, 1], [1, 2]) and t.lane_changes == 1, (t.lane, t.from_lane)
+    changer = int(np.flatnonzero(t.from_lane[:2] != NO_LANE)[0])
+    both_lanes = [True, True, False, False] if changer == 0 else [False, True, True, False]
+    assert t.occupied_lanes()[changer].tolist() == both_lanes  # the lane it left and the one it moves into
+    for _ in range(int(10 / DT)):
+        t.step(DT)
+        assert footprints_overlap(t) == [], t.time_s
+    assert t.speed_mps.min() > 10.0, t.speed_mps
+
+
 def test_traffic_follows_the_ego_car_by_idm(highway):
     t = traffic(highway, 0, vehicles=1, mobil_interval_s=1e6, initial_speed_fraction=1.0)
     t.s_m[0], t.lane[0], t.d_m[0] = 100.0, 0, t.lane_centres[0]
