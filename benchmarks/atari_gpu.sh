@@ -18,7 +18,7 @@ RUNS=${RUNS:-/tmp/atari-runs}
 export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 mkdir -p "$OUT" "$RUNS"
 exec > >(tee -a "$OUT/log.txt") 2>&1
-drivelab() { $PY -m drivelab.experiments.cli "$@"; }
+drivelab() { $PY -m drivelab.cli "$@"; }
 nvidia-smi -L || true
 config() {  # name, budget, evaluation interval, evaluation games, backend
   cat > "$RUNS/$1.yaml" <<YAML
@@ -41,9 +41,9 @@ for backend in default envpool; do
   $PY -c "import json,sys; s=json.load(open(sys.argv[1])); print(sys.argv[2], s['env_steps'], 'steps in', round(s['train_seconds'],1), 's of training:', round(s['env_steps']/s['train_seconds']), 'steps/s')" "$OUT/throughput_$backend.json" "$backend"
 done
 config pong_ppo 10000000 "$EVERY" 2 envpool
-timeout -s INT "$STOP_S" $PY -m drivelab.experiments.cli train "$RUNS/pong_ppo.yaml" --out "$RUNS"
+timeout -s INT "$STOP_S" $PY -m drivelab.cli train "$RUNS/pong_ppo.yaml" --out "$RUNS"
 echo "first command ended with status $? (124: timeout stopped it with SIGINT; it checkpointed and said so)"
-timeout -s INT "$RESUME_S" $PY -m drivelab.experiments.cli train "$RUNS/pong_ppo.yaml" --out "$RUNS"
+timeout -s INT "$RESUME_S" $PY -m drivelab.cli train "$RUNS/pong_ppo.yaml" --out "$RUNS"
 echo "second command ended with status $?"
 cp "$RUNS/pong_ppo/ppo/seed-0/evaluations.csv" "$OUT/pong_ppo_evaluations.csv"
 cp "$RUNS/pong_ppo/ppo/seed-0/status.json" "$OUT/pong_ppo_status.json"

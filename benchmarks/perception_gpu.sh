@@ -16,7 +16,7 @@ RUN=${RUN:-$OUT/cnn}  # where the trained model goes
 export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
-drivelab() { $PY -m drivelab.experiments.cli "$@"; }
+drivelab() { $PY -m drivelab.cli "$@"; }
 nvidia-smi -L || true
 rm -rf "$RUN" "$RUN-cpu-1epoch"
 start=$(date +%s.%N)

@@ -15,7 +15,6 @@ depend on what it learned.
 from __future__ import annotations
 
 import tempfile
-import time
 from typing import Any, Callable
 
 import numpy as np

@@ -19,7 +19,6 @@ import tempfile
 import time
 from typing import Any, Callable
 
-import numpy as np
 
 from drivelab.experiments.bench import _Measurement, machine_description
 

@@ -20,10 +20,6 @@ both; the old code fails each check):
 from __future__ import annotations
 
 import json
-import os
-import select
-import shutil
-import struct
 import subprocess
 import sys
 import time
@@ -53,7 +49,7 @@ def display(tmp_path_factory):
 
 
 def drive_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "drivelab.experiments.cli", "drive", "--render", "human", "--episodes", "1",
+    return [sys.executable, "-m", "drivelab.cli", "drive", "--render", "human", "--episodes", "1",
             "--seed", "2", "--json", *args]
 
 

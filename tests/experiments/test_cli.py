@@ -13,7 +13,7 @@ PEER_KEYS = ("peer_steps_per_s", "peer_sim_seconds_per_s", "ratio_vs_peer", "rtf
 
 def drivelab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "drivelab.experiments.cli", *args],
+        [sys.executable, "-m", "drivelab.cli", *args],
         capture_output=True, text=True, timeout=timeout,
     )
 
@@ -21,7 +21,7 @@ def drivelab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def test_help_is_instant_and_imports_no_simulator():
     code = (
         "import sys, runpy; sys.argv = ['drivelab', '--help']\n"
-        "try:\n    runpy.run_module('drivelab.experiments.cli', run_name='__main__')\n"
+        "try:\n    runpy.run_module('drivelab.cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "print([m for m in ('pybullet', 'torch', 'stable_baselines3', 'highway_env') if m in sys.modules])"
     )
@@ -154,7 +154,7 @@ def test_bench_perception_json_has_every_figure_and_consistent_ratios():
 
 def test_bench_perception_cnn_only_needs_no_simulator():
     """What a GPU machine without PyBullet runs (benchmarks/perception_gpu.sh): the CNN's inference alone."""
-    script = ("import json, sys; from drivelab.experiments.cli import main; "
+    script = ("import json, sys; from drivelab.cli import main; "
               "status = main(['bench', 'perception', '--cnn-only', '--seconds', '0.3', '--batch-size', '8', '--json']); "
               "print(json.dumps({'status': status, 'pybullet': 'pybullet' in sys.modules}))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

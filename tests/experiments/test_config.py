@@ -132,7 +132,7 @@ def test_cli_refuses_bad_configs_with_exit_2_and_creates_nothing(tmp_path, chang
     config_path.write_text(yaml.safe_dump(with_changes(**changes)))
     out = tmp_path / "runs"
     for command in (["train", str(config_path), "--agent", "ppo"], ["sweep", str(config_path)]):
-        result = subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", *command, "--out", str(out)],
+        result = subprocess.run([sys.executable, "-m", "drivelab.cli", *command, "--out", str(out)],
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
@@ -144,7 +144,7 @@ def test_cli_refuses_missing_file_and_broken_yaml(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: [unclosed\n")
     for path, expected in ((tmp_path / "missing.yaml", "not found"), (broken, "not valid YAML at line")):
-        result = subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", "train", str(path), "--out", str(tmp_path / "runs")],
+        result = subprocess.run([sys.executable, "-m", "drivelab.cli", "train", str(path), "--out", str(tmp_path / "runs")],
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 2
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -73,7 +73,7 @@ def test_ctrl_c_on_a_sweep_marks_its_trials_interrupted_and_the_same_command_fin
               {"name": "driver", "algo": "rule_based"}]
     config = write_config(tmp_path, agents, budget=2500, every_eval=500, wandb_mode="offline")
     run_dir = tmp_path / "runs" / "stoptest" / "dqn" / "seed-0"
-    command = [sys.executable, "-m", "drivelab.experiments.cli", "sweep", str(config), "--out", str(tmp_path / "runs"),
+    command = [sys.executable, "-m", "drivelab.cli", "sweep", str(config), "--out", str(tmp_path / "runs"),
                "--workers", "2", "--json"]
 
     # The whole process group, as a terminal's Ctrl-C: the sweep and its workers.
@@ -108,7 +108,7 @@ def test_sigterm_on_train_checkpoints_ppo_at_its_last_update_and_the_rerun_ends_
     agents = [{"name": "ppo", "algo": "ppo", "n_envs": 2, "hyperparams": {"n_steps": 64, "batch_size": 128}}]
     config = write_config(tmp_path, agents, budget=2560, every_eval=512, wandb_mode="disabled")
     run_dir = tmp_path / "runs" / "stoptest" / "ppo" / "seed-0"
-    command = [sys.executable, "-m", "drivelab.experiments.cli", "train", str(config), "--out", str(tmp_path / "runs")]
+    command = [sys.executable, "-m", "drivelab.cli", "train", str(config), "--out", str(tmp_path / "runs")]
 
     # The process alone, as a scheduler sends it.
     result = start_and_signal_once_evaluated(command, run_dir, 512, lambda process: process.send_signal(signal.SIGTERM))
@@ -140,7 +140,7 @@ def test_sigterm_to_the_sweep_process_alone_reaches_its_workers(tmp_path):
     agents = [{"name": "ppo", "algo": "ppo", "n_envs": 2, "hyperparams": {"n_steps": 64, "batch_size": 128}}]
     config = write_config(tmp_path, agents, budget=3072, every_eval=512, wandb_mode="disabled")
     run_dir = tmp_path / "runs" / "stoptest" / "ppo" / "seed-0"
-    command = [sys.executable, "-m", "drivelab.experiments.cli", "sweep", str(config), "--out", str(tmp_path / "runs"),
+    command = [sys.executable, "-m", "drivelab.cli", "sweep", str(config), "--out", str(tmp_path / "runs"),
                "--workers", "1"]
 
     # As a scheduler sends it: to the sweep's process, not to its process group.
@@ -156,7 +156,7 @@ def test_a_dqn_checkpointed_without_its_replay_buffer_refills_it_before_learning
     config = write_config(tmp_path, agents, budget=1500, every_eval=500, wandb_mode="disabled")
     config.write_text(config.read_text() + "checkpoint_replay_buffer: false\n")
     run_dir = tmp_path / "runs" / "stoptest" / "dqn" / "seed-0"
-    command = [sys.executable, "-m", "drivelab.experiments.cli", "train", str(config), "--out", str(tmp_path / "runs")]
+    command = [sys.executable, "-m", "drivelab.cli", "train", str(config), "--out", str(tmp_path / "runs")]
 
     assert_stopped_cleanly(start_and_signal_once_evaluated(command, run_dir, 500, lambda p: p.send_signal(signal.SIGINT)))
     stopped_at = json.loads((run_dir / "status.json").read_text())["checkpoint_env_steps"]

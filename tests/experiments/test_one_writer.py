@@ -22,7 +22,7 @@ PYBULLET_BANNER = "pybullet build time:"  # printed on stderr when PyBullet is i
 
 
 def drivelab_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "drivelab.experiments.cli", *args]
+    return [sys.executable, "-m", "drivelab.cli", *args]
 
 
 def stderr_lines(text: str) -> list[str]:

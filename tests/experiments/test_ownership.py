@@ -89,7 +89,7 @@ def test_the_stale_limit_comes_from_the_environment_and_bad_values_are_refused(t
         monkeypatch.setenv(STALE_AFTER_ENV, bad)
         with pytest.raises(ValueError, match=f"{STALE_AFTER_ENV} must be a number of seconds > 0"):
             stale_after_s()
-    result = subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", "train", "no-such.yaml"],
+    result = subprocess.run([sys.executable, "-m", "drivelab.cli", "train", "no-such.yaml"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"drivelab: {STALE_AFTER_ENV} must be a number of seconds > 0, got 'inf'"]

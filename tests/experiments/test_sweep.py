@@ -31,7 +31,7 @@ def write_config(tmp_path: Path, agents: list[dict], seeds: list[int]) -> Path:
 
 
 def sweep(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", "sweep", str(config), "--out", str(out),
+    return subprocess.run([sys.executable, "-m", "drivelab.cli", "sweep", str(config), "--out", str(out),
                            "--json", *extra], capture_output=True, text=True, timeout=600)
 
 
@@ -93,7 +93,7 @@ def test_ray_backend_runs_trials_as_ray_tasks_into_the_same_layout(tmp_path):
 
 def test_address_without_ray_backend_is_a_usage_error(tmp_path):
     config = write_config(tmp_path, [{"name": "driver", "algo": "rule_based"}], seeds=[0])
-    result = subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", "sweep", str(config), "--address", "auto",
+    result = subprocess.run([sys.executable, "-m", "drivelab.cli", "sweep", str(config), "--address", "auto",
                              "--out", str(tmp_path / "runs")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.strip() == "drivelab: --address is for --backend ray"
     assert not (tmp_path / "runs").exists()

@@ -42,7 +42,7 @@ def write_config(tmp_path: Path, agents: list[dict], budget: int, every_eval: in
 
 
 def drivelab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "drivelab.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -119,7 +119,7 @@ def test_sigkilled_training_resumes_from_its_last_checkpoint(tmp_path):
     agent = {"name": "dqn", "algo": "dqn", "hyperparams": {"learning_starts": 200, "buffer_size": 20000}}
     config = write_config(tmp_path, [agent], budget=5000, every_eval=2500, every_checkpoint=1000, episodes=1)
     run_dir = tmp_path / "runs" / "trialtest" / "dqn" / "seed-0"
-    command = [sys.executable, "-m", "drivelab.experiments.cli", "train", str(config), "--out", str(tmp_path / "runs")]
+    command = [sys.executable, "-m", "drivelab.cli", "train", str(config), "--out", str(tmp_path / "runs")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = run_dir / "checkpoints" / "latest.json"
     deadline = time.monotonic() + 240
@@ -215,7 +215,7 @@ def test_evaluation_videos_are_filmed_past_each_multiple_survive_a_stop_and_reac
                           options={"max_episode_s": 3}, video_every=256, tensorboard=False)
     runs = tmp_path / "runs"
     run_dir = runs / "trialtest" / "ppo" / "seed-0"
-    command = [sys.executable, "-m", "drivelab.experiments.cli", "train", str(config), "--agent", "ppo", "--out", str(runs)]
+    command = [sys.executable, "-m", "drivelab.cli", "train", str(config), "--agent", "ppo", "--out", str(runs)]
 
     # Ctrl-C while the video at 384 steps is being filmed: the episode stops there and no video is left of it.
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -11,16 +11,16 @@ import sys
 import pytest
 import torch
 
-from drivelab.experiments.cli import EXIT_USAGE, UsageError, _Parser
-from drivelab.experiments.perception_cli import add_perception_commands
+from drivelab.cli.common import EXIT_USAGE, Parser, UsageError
+from drivelab.cli.perception import add_perception_commands
 from drivelab.perception.model import METADATA_FILE, MODEL_FILE
 from tests.experiments.wandb_records import offline_runs, read_run
 
 
 def drivelab(argv: list[str]) -> int:
-    """What ``drivelab.experiments.cli.main`` does, with a parser holding only the perception group."""
-    parser = _Parser(prog="drivelab")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    """What ``drivelab.cli.main`` does, with a parser holding only the perception group."""
+    parser = Parser(prog="drivelab")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     add_perception_commands(commands)
     try:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import drivelab  # noqa: F401
-from drivelab.experiments.cli import main
+from drivelab.cli import main
 from drivelab.perception import collect as collect_module
 from drivelab.perception.dataset import DatasetWriter, load_dataset
 from drivelab.perception.model import MODEL_FILE, save_untrained_model

@@ -25,7 +25,7 @@ def test_the_package_and_its_dataset_reader_do_not_import_torch():
 
 
 def test_the_perception_commands_import_no_torch_until_they_run():
-    assert "torch" not in imported_after("import drivelab.experiments.perception_cli")
+    assert "torch" not in imported_after("import drivelab.cli.perception")
 
 
 def test_perception_imports_neither_agents_nor_experiments():

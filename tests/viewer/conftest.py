@@ -17,7 +17,7 @@ CONTENT_FRACTION = 0.01  # of a panel's pixels off its dominant colour; a titled
 
 
 def drivelab(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "drivelab.experiments.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "drivelab.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=timeout)
 
 

@@ -24,7 +24,7 @@ def display(tmp_path_factory):
 
 
 def watch_live(display, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "drivelab.experiments.cli", "watch", "--live", *args],
+    return subprocess.Popen([sys.executable, "-m", "drivelab.cli", "watch", "--live", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=display.env,
                             preexec_fn=sigint_as_at_a_terminal)
 

@@ -121,7 +121,7 @@ def test_bad_periods_raise(bad):
 
 @pytest.mark.parametrize("value, shown", [("-1", "-1.0"), ("nan", "nan"), ("inf", "inf")])
 def test_drive_refuses_a_bad_speed_with_one_line_and_status_2(value, shown, capsys):
-    from drivelab.experiments.cli import main
+    from drivelab.cli import main
 
     assert main(["drive", "--episodes", "1", "--speed", value]) == 2
     err = capsys.readouterr().err
@@ -130,7 +130,7 @@ def test_drive_refuses_a_bad_speed_with_one_line_and_status_2(value, shown, caps
 
 
 def test_drive_refuses_a_speed_that_is_not_a_number(capsys):
-    from drivelab.experiments.cli import main
+    from drivelab.cli import main
 
     assert main(["drive", "--speed", "fast"]) == 2
     err = capsys.readouterr().err

@@ -132,7 +132,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_file(tmp_path, args, expecte
 
 def test_ctrl_c_leaves_no_partial_video(tmp_path):
     out = tmp_path / "long.mp4"
-    process = subprocess.Popen([sys.executable, "-m", "drivelab.experiments.cli", "watch", "--option", "max_episode_s=60",
+    process = subprocess.Popen([sys.executable, "-m", "drivelab.cli", "watch", "--option", "max_episode_s=60",
                                 "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=sigint_as_at_a_terminal)
     deadline = time.monotonic() + 120

@@ -17,14 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drivelab.cli.common import env_options, first_line_usage_error, stoppable
+
 PERCEPTION_WANDB_MODES = ("offline", "online", "disabled")
 WANDB_PROJECT = "drivelab"
-
-
-def _usage_error(message: str) -> Exception:
-    from drivelab.experiments.cli import UsageError  # here, not at the top: cli.py imports this module
-
-    return UsageError(message.splitlines()[0] if message else message)
 
 
 class _Tracker:
@@ -80,16 +76,16 @@ def _check_train_options(args: argparse.Namespace) -> None:
     import math
 
     if args.epochs < 1:
-        raise _usage_error(f"--epochs must be >= 1, got {args.epochs}")
+        raise first_line_usage_error(f"--epochs must be >= 1, got {args.epochs}")
     if args.batch_size < 1:
-        raise _usage_error(f"--batch-size must be >= 1, got {args.batch_size}")
+        raise first_line_usage_error(f"--batch-size must be >= 1, got {args.batch_size}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
-        raise _usage_error(f"--lr must be a positive number, got {args.lr}")
+        raise first_line_usage_error(f"--lr must be a positive number, got {args.lr}")
     if args.seed < 0:
-        raise _usage_error(f"--seed must be >= 0, got {args.seed}")
+        raise first_line_usage_error(f"--seed must be >= 0, got {args.seed}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise _usage_error(f"--out {out} is a file; give a directory for the perception run")
+        raise first_line_usage_error(f"--out {out} is a file; give a directory for the perception run")
 
 
 def cmd_perception_train(args: argparse.Namespace) -> int:
@@ -112,7 +108,7 @@ def cmd_perception_train(args: argparse.Namespace) -> int:
         return interruption.EXIT_INTERRUPTED
     except ValueError as error:  # bad datasets, options or run directory: found before anything is written
         tracker.finish(None, exit_code=1)
-        raise _usage_error(str(error)) from None
+        raise first_line_usage_error(str(error)) from None
     except BaseException:
         tracker.finish(None, exit_code=1)
         raise
@@ -148,7 +144,7 @@ def cmd_perception_eval(args: argparse.Namespace) -> int:
     try:
         result = evaluate_perception(args.run_dir, args.data, device=args.device)
     except ValueError as error:  # PerceptionModelError is one, as are dataset and device errors
-        raise _usage_error(str(error)) from None
+        raise first_line_usage_error(str(error)) from None
     if args.json:
         print(json.dumps(result))
         return 0
@@ -159,25 +155,23 @@ def cmd_perception_eval(args: argparse.Namespace) -> int:
 
 
 def _stoppable_train(args: argparse.Namespace) -> int:
-    from drivelab.experiments.cli import _stoppable
 
-    return _stoppable(cmd_perception_train)(args)
+    return stoppable(cmd_perception_train)(args)
 
 
 def cmd_perception_collect(args: argparse.Namespace) -> int:
     from drivelab.agents.rule_based import RuleBasedDriver
-    from drivelab.experiments.cli import _env_options
     from drivelab.perception.collect import collect_dataset
 
     if args.episodes < 1:
-        raise _usage_error(f"--episodes must be >= 1, got {args.episodes}")
-    camera_options = _env_options(args.option)
+        raise first_line_usage_error(f"--episodes must be >= 1, got {args.episodes}")
+    camera_options = env_options(args.option)
     try:
         summary = collect_dataset(args.out, args.episodes, make_driver=lambda mode, action, dt: RuleBasedDriver(mode, action, dt),
                                   seed=args.seed, split=args.split, randomize=args.randomize, camera_options=camera_options,
                                   overwrite=args.overwrite, progress=not args.json)
     except ValueError as error:
-        raise _usage_error(str(error).splitlines()[0]) from None
+        raise first_line_usage_error(str(error).splitlines()[0]) from None
     if args.json:
         print(json.dumps(summary))
     else:

@@ -14,20 +14,16 @@ import json
 import sys
 from pathlib import Path
 
+from drivelab.cli.common import UsageError, env_options, first_line_usage_error, json_ready, print_table
+from drivelab.cli.drive import add_env_arguments, drive_agent
+
 DEFAULT_VIDEO = "rollout.mp4"
 MAX_AGENTS = 4
-
-
-def _usage_error(message: str) -> Exception:
-    from drivelab.experiments.cli import UsageError  # here, not at the top: cli.py imports this module
-
-    return UsageError(message.splitlines()[0] if message else message)
 
 
 def _watched_agent(args: argparse.Namespace, spec: str):
     """The agent ``spec`` (rule_based, random or a run directory) and the world it is watched in."""
     from drivelab.envs.atari import is_atari
-    from drivelab.experiments.cli import UsageError, _drive_agent
     from drivelab.viewer.watch import WatchedAgent
 
     loaded = None
@@ -42,7 +38,7 @@ def _watched_agent(args: argparse.Namespace, spec: str):
         return _game_agent(args, spec, loaded)
     one = copy.copy(args)
     one.agent, one.render, one.first_track_seed = spec, None, None
-    agent, env, label, _ = _drive_agent(one, loaded)
+    agent, env, label, _ = drive_agent(one, loaded)
     return WatchedAgent(label, agent, env)
 
 
@@ -73,30 +69,29 @@ def _game_agent(args: argparse.Namespace, spec: str, loaded):
     from drivelab.agents.factory import RandomAgent
     from drivelab.agents.pixels import FrameStackingAgent
     from drivelab.envs.atari import MAX_FRAMES_PER_EPISODE, AtariGame, check_game
-    from drivelab.experiments.cli import _env_options
     from drivelab.viewer.watch import WatchedAgent
 
     if spec == "rule_based":
-        raise _usage_error("--agent rule_based drives DriveLab's worlds; an Atari game takes random or a run directory")
+        raise first_line_usage_error("--agent rule_based drives DriveLab's worlds; an Atari game takes random or a run directory")
     if args.track_seed is not None:
-        raise _usage_error("--track-seed is for driving worlds; an Atari game has no tracks (--seed picks its start)")
+        raise first_line_usage_error("--track-seed is for driving worlds; an Atari game has no tracks (--seed picks its start)")
     for flag, value in (("--action", args.action), ("--observation", args.observation),
                         ("--perception-model", args.perception_model)):
         if value is not None:
-            raise _usage_error(f"{flag} is for driving worlds; an Atari game plays its own actions and frames")
-    options = _env_options(args.option)
+            raise first_line_usage_error(f"{flag} is for driving worlds; an Atari game plays its own actions and frames")
+    options = env_options(args.option)
     for key, value in options.items():
         allowed = {"sticky_actions": isinstance(value, bool),
                    "max_episode_frames": type(value) is int and 1 <= value <= MAX_FRAMES_PER_EPISODE}
         if not allowed.get(key, False):
-            raise _usage_error(f"--option {key}={value}: an Atari game takes sticky_actions=true|false and "
+            raise first_line_usage_error(f"--option {key}={value}: an Atari game takes sticky_actions=true|false and "
                                f"max_episode_frames=1..{MAX_FRAMES_PER_EPISODE}")
     max_frames = options.get("max_episode_frames", MAX_FRAMES_PER_EPISODE)
     if loaded is None:
         try:
             env_id = check_game(args.env)
         except ValueError as error:
-            raise _usage_error(f"--env: {error}") from None
+            raise first_line_usage_error(f"--env: {error}") from None
         game = AtariGame(env_id, sticky_actions=options.get("sticky_actions", False), seed=args.seed, max_frames=max_frames)
         return WatchedAgent("random agent", RandomAgent(game.action_space, args.seed), game)
     model, trial = loaded
@@ -109,17 +104,16 @@ def _game_agent(args: argparse.Namespace, spec: str, loaded):
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from drivelab.envs.atari import AtariGame
-    from drivelab.experiments.cli import _json_ready
 
     specs = args.agent or ["rule_based"]
     if len(specs) > MAX_AGENTS:
-        raise _usage_error(f"--agent is given 1 to {MAX_AGENTS} times, got {len(specs)}")
+        raise first_line_usage_error(f"--agent is given 1 to {MAX_AGENTS} times, got {len(specs)}")
     if args.episodes < 1:
-        raise _usage_error(f"--episodes must be >= 1, got {args.episodes}")
+        raise first_line_usage_error(f"--episodes must be >= 1, got {args.episodes}")
     if args.seed < 0:
-        raise _usage_error(f"--seed must be >= 0, got {args.seed}")
+        raise first_line_usage_error(f"--seed must be >= 0, got {args.seed}")
     if args.track_seed is not None and args.track_seed < 0:
-        raise _usage_error(f"--track-seed must be >= 0, got {args.track_seed}")
+        raise first_line_usage_error(f"--track-seed must be >= 0, got {args.track_seed}")
     from drivelab.viewer.pacing import check_speed
     from drivelab.viewer.video import LiveWindow, VideoFile, check_display, check_video_path
     from drivelab.viewer.watch import check_size, frame_period_s, watch
@@ -132,7 +126,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if args.live:
             check_display()
     except ValueError as error:
-        raise _usage_error(str(error)) from None
+        raise first_line_usage_error(str(error)) from None
 
     watched, wall_s = [], []
     try:
@@ -140,14 +134,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
         for spec in specs:
             watched.append(_watched_agent(scripted_args, spec))
         if len({isinstance(agent.env, AtariGame) for agent in watched}) > 1:
-            raise _usage_error("--agent: an Atari run and a driving agent cannot be watched side by side; give one kind")
+            raise first_line_usage_error("--agent: an Atari run and a driving agent cannot be watched side by side; give one kind")
         fps = 1.0 / frame_period_s(watched)
         window = None
         if args.live:
             try:
                 window = LiveWindow()
             except ValueError as error:
-                raise _usage_error(str(error)) from None
+                raise first_line_usage_error(str(error)) from None
         video = VideoFile(path, fps) if path is not None else None
         try:
             watch(watched, episodes=args.episodes, seed=args.seed, track_seed=args.track_seed, size=size, video=video,
@@ -171,18 +165,17 @@ def cmd_watch(args: argparse.Namespace) -> int:
               "speed": speed if args.live else None, "episode_wall_s": wall_s,
               "agents": [{"label": a.label, "episodes": a.episodes} for a in watched]}
     if args.json:
-        print(json.dumps(_json_ready(result)))
+        print(json.dumps(json_ready(result)))
         return 0
-    from drivelab.experiments.cli import _print_table
 
     for agent in watched:
         print(agent.label)
         if isinstance(agent.env, AtariGame):
-            _print_table(agent.episodes, ("seed", "score", "human_normalized_score", "frames", "truncated"))
+            print_table(agent.episodes, ("seed", "score", "human_normalized_score", "frames", "truncated"))
         else:
             traffic = ("collision", "lane_changes", "headway_violations", "driving_score") \
                 if agent.episodes and "driving_score" in agent.episodes[0] else ()
-            _print_table(agent.episodes, ("seed", "track_seed", "return", "route_completion", "lateral_error_rms",
+            print_table(agent.episodes, ("seed", "track_seed", "return", "route_completion", "lateral_error_rms",
                                           "off_road", "mean_speed") + traffic)
     if path is not None:
         print(f"video: {path.resolve()}")
@@ -190,7 +183,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def add_watch_command(commands) -> None:
-    from drivelab.experiments.cli import add_env_arguments
 
     watch = commands.add_parser(
         "watch", help="agents driving on the pipeline dashboard, or playing an Atari game, to a video (mp4, gif) or a live window")
