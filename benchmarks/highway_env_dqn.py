@@ -7,7 +7,10 @@ training, the deterministic policy drives ``--episodes`` episodes from reset see
 trained on), and the script reports, as DriveLab's evaluations do, the share of collision-free episodes
 and the mean speed (m/s, over every decision of every episode).
 
-    python benchmarks/highway_env_dqn.py [--steps 20000] [--episodes 20] [--seed 0] [--json]
+    python benchmarks/highway_env_dqn.py [--steps 20000] [--episodes 20] [--seed 0] [--json] [--out FILE]
+
+``--out FILE`` also writes the JSON object to FILE (whole or not at all): one such file per seed is what
+``drivelab compare RUN_DIR --peer FILE...`` shows beside our agents.
 
 Needs the dev extra (highway-env). One torch thread, as a DriveLab trial trains.
 """
@@ -18,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", help="also write the JSON object to this file (for drivelab compare --peer)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.episodes < 1:
         print("highway_env_dqn: --steps and --episodes must be >= 1", file=sys.stderr)
+        return 2
+    if args.out and Path(args.out).is_dir():
+        print(f"highway_env_dqn: --out {args.out} is a directory; give a file name", file=sys.stderr)
         return 2
     try:
         import highway_env  # noqa: F401
@@ -67,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
               "mean_speed": float(np.mean(speeds)), "mean_episode_decisions": float(np.mean(lengths)),
               "vehicles": config["vehicles_count"], "lanes": config["lanes_count"], "duration_s": config["duration"],
               "train_seconds": train_s, "train_steps_per_s": args.steps / train_s}
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.name}.partial")
+        partial.write_text(json.dumps(result, indent=2) + "\n")
+        partial.replace(out)
     if args.json:
         print(json.dumps(result))
     else:

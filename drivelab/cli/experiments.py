@@ -151,7 +151,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.dirs[0]) / "comparison"
     try:
-        result = compare([Path(d) for d in args.dirs], out, metric=args.metric)
+        result = compare([Path(d) for d in args.dirs], out, metric=args.metric, peer=[Path(f) for f in args.peer])
     except ValueError as error:
         raise UsageError(str(error).splitlines()[0]) from None
     if args.json:
@@ -190,5 +190,8 @@ def add_experiment_commands(commands) -> None:
     compare.add_argument("dirs", nargs="+", metavar="DIR", help="experiment, agent or trial directories")
     compare.add_argument("--out", help="report directory (default: DIR/comparison of the first DIR)")
     compare.add_argument("--metric", help="evaluation metric to compare (default: route_completion; score for Atari games)")
+    compare.add_argument("--peer", nargs="+", default=[], metavar="FILE",
+                         help="highway runs: the peer's results beside ours, the --json outputs of "
+                              "benchmarks/highway_env_dqn.py, one per seed")
     compare.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     compare.set_defaults(handler=cmd_compare)

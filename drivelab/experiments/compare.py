@@ -410,11 +410,51 @@ def across_games(trials: list[Trial], reps: int, seed: int) -> list[dict[str, An
     return summaries
 
 
+PEER_KEYS = ("env", "recipe", "steps", "seed", "episodes", "collision_free_rate", "mean_speed")
+# the metrics a peer's results file gives, as evaluations.csv names them
+PEER_METRICS = {"collision": "collision_rate", "mean_speed": "mean_speed"}
+
+
+def read_peer(paths: Sequence[Path], metric: str, reps: int, seed: int) -> dict[str, Any]:
+    """A peer's learning results beside ours: ``benchmarks/highway_env_dqn.py --json`` files, one per seed, read as
+    plain JSON. Their collision rates and mean speeds are averaged over seeds; where ``metric`` is one of those,
+    its IQM and mean get CIs as the agents' do.
+
+    :raises ValueError: one line, naming the file, for a missing or unreadable file or one without the keys.
+    """
+    runs = []
+    for path in paths:
+        try:
+            run = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"peer results {str(path)!r}: cannot read it as JSON ({type(error).__name__}); give the "
+                             f"output of benchmarks/highway_env_dqn.py --json") from None
+        missing = [key for key in PEER_KEYS if not isinstance(run, dict) or key not in run]
+        if missing:
+            raise ValueError(f"peer results {str(path)!r} lacks {', '.join(missing)}; give the output of "
+                             f"benchmarks/highway_env_dqn.py --json")
+        runs.append(run)
+    if len({(run["env"], run["recipe"], run["steps"]) for run in runs}) > 1:
+        raise ValueError("peer results mix envs, recipes or step budgets; give one peer's seeds")
+    runs.sort(key=lambda run: run["seed"])
+    collision = np.array([1.0 - float(run["collision_free_rate"]) for run in runs])
+    speed = np.array([float(run["mean_speed"]) for run in runs])
+    peer = {"agent": f"{runs[0]['env']} (peer)", "env": runs[0]["env"], "recipe": runs[0]["recipe"],
+            "steps": runs[0]["steps"], "seeds": len(runs), "seed_ids": [run["seed"] for run in runs],
+            "episodes": [run["episodes"] for run in runs], "collision_rate": float(collision.mean()),
+            "mean_speed": float(speed.mean()), "files": [str(path) for path in paths]}
+    if metric in PEER_METRICS:
+        estimates = rliable_estimates(collision if metric == "collision" else speed, reps, seed)
+        peer.update(iqm=estimates["iqm"], iqm_ci=estimates["iqm_ci"], mean=estimates["mean"], mean_ci=estimates["mean_ci"],
+                    note=estimates["note"])
+    return peer
+
+
 # --------------------------------------------------------------------------------------------- the entry point
 
 
 def compare(run_dirs: list[Path], out_dir: Path, metric: str | None = None,
-            bootstrap_reps: int = 2000, seed: int = 0) -> dict:
+            bootstrap_reps: int = 2000, seed: int = 0, peer: Sequence[Path] = ()) -> dict:
     """Compare the agents of finished trials below ``run_dirs``; write the figure, report and JSON to ``out_dir``.
 
     :param run_dirs: sweep output, experiment, agent or single-trial directories (anything with
@@ -425,6 +465,8 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str | None = None,
         else ``route_completion``.
     :param bootstrap_reps: bootstrap resamples, for rliable's CIs and for the learning-curve bands.
     :param seed: seeds both bootstraps, so the same inputs give the same CIs.
+    :param peer: a highway comparison's peer, shown beside the agents: the ``--json`` outputs of
+        ``benchmarks/highway_env_dqn.py``, one per seed (:func:`read_peer`).
     :return: the content of ``comparison.json``: ``agents`` (one dict per agent, its last evaluation video
         under ``video``: ``path`` relative to ``out_dir``, ``env_steps``, ``seed``, ``run_dir``; or None),
         ``videos`` (agent → that video's path relative to ``out_dir``, for the agents that have one),
@@ -452,6 +494,11 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str | None = None,
     agents = [_summarise(f"{experiment}/{agent}" if several_experiments else agent, group, metric,
                          bootstrap_reps, seed)
               for (experiment, agent), group in sorted(groups.items())]
+    peer_summary = None
+    if peer:
+        if not agents or not all("driving_score" in agent for agent in agents):
+            raise ValueError("--peer is for comparisons of DriveLab/Highway-v0 runs (highway-env's figures beside them)")
+        peer_summary = read_peer(peer, metric, bootstrap_reps, seed)
     for agent in agents:
         if agent["video"] is not None:  # as the report links it: relative to the report's directory
             agent["video"]["path"] = Path(os.path.relpath(os.path.abspath(agent["video"]["path"]),
@@ -470,6 +517,7 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str | None = None,
         "agents": agents,
         "videos": {agent["agent"]: agent["video"]["path"] for agent in agents if agent["video"] is not None},
         "across_games": across_games(trials, bootstrap_reps, seed),
+        "peer": peer_summary,
         "skipped": skipped,
     }
     png = render_learning_curves(result)
@@ -590,6 +638,13 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
                          f"{agent['mean']:.3f} [{agent['mean_ci'][0]:.3f}, {agent['mean_ci'][1]:.3f}]",
                          f"{1.0 - agent['collision_rate']:.0%}", f"{agent['mean_speed']:.1f}", f"{agent['driving_score']:.3f}",
                          _format_seconds(agent["wall_time_s"])])
+        peer = result.get("peer")
+        if peer is not None:  # what the peer's results give; the rest it does not measure
+            estimate = ("-", "-") if "iqm" not in peer else (
+                f"{peer['iqm']:.3f} [{peer['iqm_ci'][0]:.3f}, {peer['iqm_ci'][1]:.3f}]",
+                f"{peer['mean']:.3f} [{peer['mean_ci'][0]:.3f}, {peer['mean_ci'][1]:.3f}]")
+            rows.append([peer["agent"], str(peer["seeds"]), *estimate, f"{1.0 - peer['collision_rate']:.0%}",
+                         f"{peer['mean_speed']:.1f}", "-", "-"])
         return rows
     for agent in result["agents"]:
         steps = agent["steps_to_95pct_route_completion"]
@@ -643,6 +698,12 @@ def render_report(result: dict[str, Any]) -> str:
         explained = ("Collision-free is the share of the last evaluation's episodes without a collision, mean speed (m/s) and "
                      "driving score (route completion × infraction penalties) its means; each is averaged over seeds, and "
                      "wall time is the median over seeds.")
+        peer = result.get("peer")
+        if peer is not None:
+            explained += (f" The last row is the peer, on its own env: {peer['recipe']} on {peer['env']}, {peer['steps']:,} "
+                          f"steps, seeds {', '.join(str(s) for s in peer['seed_ids'])}, each evaluated on "
+                          f"{', '.join(str(n) for n in peer['episodes'])} episodes by its deterministic policy; its mean "
+                          f"speed is over every decision (results from {', '.join(f'`{f}`' for f in peer['files'])}).")
     elif _is_games(result):
         explained = ("Scores are raw game scores of whole games (no reward clipping, every life, up to 108,000 frames); "
                      "human-normalised is (score − random) / (human − random) with the random and human scores of the "

@@ -251,3 +251,68 @@ def test_report_has_no_video_section_when_no_trial_filmed_one(sweep: Path, tmp_p
     result = compare([sweep], tmp_path / "report", bootstrap_reps=REPS)
     assert result["videos"] == {} and all(agent["video"] is None for agent in result["agents"])
     assert "## Videos" not in Path(result["report"]).read_text()
+
+
+TRAFFIC_HEADER = "env_steps,wall_time_s,episode,track_seed,return,episode_length,route_completion,lateral_error_rms,off_road,mean_speed,collision,driving_score"
+
+
+def write_traffic_trial(root: Path, agent: str, seed: int, collisions: list[int], speed: float) -> None:
+    """A highway trial with one evaluation at 1000 steps, one episode per entry of ``collisions``."""
+    trial = root / "highway" / agent / f"seed-{seed}"
+    trial.mkdir(parents=True)
+    status = {"state": "done", "experiment": "highway", "agent": agent, "algo": "dqn", "env_id": "DriveLab/Highway-v0",
+              "seed": seed, "env_steps": 1000, "wall_time_s": 60.0, "error": None, "attempts": 1}
+    (trial / "status.json").write_text(json.dumps(status))
+    lines = [TRAFFIC_HEADER] + [f"1000,5.0,{i},{1_000_000 + i},10,40,1.0,0.1,0,{speed},{hit},{0.5 if hit else 1.0}"
+                                for i, hit in enumerate(collisions)]
+    (trial / "evaluations.csv").write_text("\n".join(lines) + "\n")
+
+
+def write_peer(path: Path, seed: int, collision_free_rate: float, mean_speed: float) -> Path:
+    """What ``benchmarks/highway_env_dqn.py --json`` prints (the keys compare reads, and some it does not)."""
+    path.write_text(json.dumps({"env": "highway-fast-v0", "recipe": "highway-env scripts/sb3_highway_dqn.py",
+                                "steps": 20000, "seed": seed, "episodes": 20, "collision_free_rate": collision_free_rate,
+                                "mean_speed": mean_speed, "vehicles": 20, "lanes": 3, "train_seconds": 700.0}))
+    return path
+
+
+def test_highway_comparison_shows_the_peers_figures_beside_the_agents(tmp_path: Path):
+    runs = tmp_path / "runs"
+    for seed in range(3):
+        write_traffic_trial(runs, "dqn", seed, [0, 0, 0, 1] if seed == 0 else [0, 0, 0, 0], 25.0 + seed)
+    peers = [write_peer(tmp_path / f"peer-{seed}.json", seed, rate, speed)
+             for seed, rate, speed in ((2, 0.75, 21.0), (0, 0.85, 22.0), (1, 0.9, 23.0))]
+    result = compare([runs], tmp_path / "report", metric="collision", bootstrap_reps=REPS, peer=peers)
+    peer = result["peer"]
+    assert peer["seed_ids"] == [0, 1, 2] and peer["steps"] == 20000 and peer["episodes"] == [20, 20, 20]
+    assert peer["collision_rate"] == pytest.approx((0.15 + 0.1 + 0.25) / 3)
+    assert peer["mean_speed"] == pytest.approx(22.0)
+    # The metric compared is the collision rate: the peer's seeds get IQM and CI as the agents' do.
+    assert peer["mean"] == pytest.approx((0.15 + 0.1 + 0.25) / 3) and peer["mean_ci"][0] <= peer["mean"] <= peer["mean_ci"][1]
+    assert format_table(result).splitlines()[-1].split() == [
+        "highway-fast-v0", "(peer)", "3", "0.167", "[0.100,", "0.250]", "0.167", "[0.100,", "0.250]", "83%", "22.0", "-", "-"]
+    report = Path(result["report"]).read_text()
+    assert "| highway-fast-v0 (peer) | 3 | 0.167 [0.100, 0.250] |" in report
+    assert "highway-env scripts/sb3_highway_dqn.py on highway-fast-v0" in report
+    assert "20,000 steps, seeds 0, 1, 2" in report and str(peers[0]) in report
+    # A metric the peer does not measure: its row keeps what it has, the rest is a dash.
+    by_score = compare([runs], tmp_path / "by_score", metric="driving_score", bootstrap_reps=REPS, peer=peers)
+    assert "iqm" not in by_score["peer"]
+    assert format_table(by_score).splitlines()[-1].split() == ["highway-fast-v0", "(peer)", "3", "-", "-", "83%", "22.0", "-", "-"]
+
+
+def test_a_bad_peer_file_or_a_peer_beside_lanekeep_runs_is_a_one_line_error(sweep: Path, tmp_path: Path):
+    runs = tmp_path / "highway_runs"
+    write_traffic_trial(runs, "dqn", 0, [0, 0], 25.0)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"env": "highway-fast-v0"')
+    lacking = tmp_path / "lacking.json"
+    lacking.write_text(json.dumps({"env": "highway-fast-v0", "seed": 0}))
+    for files, expected in (([broken], "cannot read it as JSON"), ([lacking], "lacks recipe, steps, episodes"),
+                            ([tmp_path / "missing.json"], "cannot read it as JSON")):
+        with pytest.raises(ValueError, match=expected) as error:
+            compare([runs], tmp_path / "out", peer=files, bootstrap_reps=REPS)
+        assert len(str(error.value).splitlines()) == 1
+    with pytest.raises(ValueError, match="--peer is for comparisons of DriveLab/Highway-v0 runs"):
+        compare([sweep], tmp_path / "out", peer=[write_peer(tmp_path / "p.json", 0, 0.9, 22.0)], bootstrap_reps=REPS)
+    assert not (tmp_path / "out").exists()  # nothing written
