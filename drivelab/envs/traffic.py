@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from drivelab.planning.driver_models import (IDMParams, LaneChangeAssessment, MOBILParams, Neighbour, idm_acceleration,
-                                             mobil_assessment)
+                                             mobil_assessment, mobil_assessments)
 from drivelab.planning.reference import minimum_jerk
 from drivelab.planning.road import Road
 
@@ -221,11 +221,13 @@ class Traffic:
         self._mobil_turns(due, ego)
 
     def _mobil_turns(self, due: np.ndarray, ego: Footprint | None) -> None:
-        """MOBIL's turn for each of ``due`` in order, their neighbours found for all of them at once.
+        """MOBIL's turn for each of ``due`` in order, their neighbours found and their changes weighed for all of
+        them at once (:func:`mobil_assessments`).
 
-        A change started by one driver takes its target lane at once (see :meth:`_consider_lane_change`): a later
-        driver to whom that vehicle is now nearer, ahead or behind, in that lane than its neighbour there has its
-        neighbours found again. So each driver sees what it would see were the turns taken one by one.
+        A change started by one driver takes its target lane at once (see :meth:`_start_change`): a later driver to
+        whom that vehicle is now nearer, ahead or behind, in that lane than its neighbour there takes its turn
+        again alone. So each driver decides as it would were the turns taken one by one (the traffic is the same
+        to the last bit as with one-by-one turns, checked when this was written).
         """
         if len(due) == 0:
             return
@@ -247,23 +249,40 @@ class Traffic:
                 nearest = np.argmin(masked, axis=1)
                 nearest_gap[way, :, lane] = masked[rows, nearest]
                 nearest_speed[way, :, lane] = speed[nearest]
+        nearest_speed = np.where(np.isfinite(nearest_gap), nearest_speed, 0.0)  # nobody there: Neighbour(inf, 0)
+        choice = self._mobil_choices(due, nearest_gap, nearest_speed)
         started: list[tuple[int, int]] = []  # (vehicle, target lane) of the changes begun in this step
         for row, index in enumerate(due):
             index = int(index)
-            stale = any(ahead[row, other] <= nearest_gap[0, row, target] or behind[row, other] <= nearest_gap[1, row, target]
-                        for other, target in started)
-            if stale:
-                around = None
-            else:
-                lane = int(self.lane[index])
-                around = {}
-                for considered in (lane, lane + 1, lane - 1):
-                    if 0 <= considered < lanes:
-                        around[considered] = tuple(
-                            Neighbour(float(nearest_gap[way, row, considered]), float(nearest_speed[way, row, considered]))
-                            if nearest_gap[way, row, considered] < math.inf else Neighbour(math.inf, 0.0) for way in (0, 1))
-            if self._consider_lane_change(index, ego, around) is not None:
-                started.append((index, int(self.lane[index])))
+            if started and any(ahead[row, other] <= nearest_gap[0, row, target] or behind[row, other] <= nearest_gap[1, row, target]
+                               for other, target in started):
+                # A change begun in this step put a vehicle nearer than this driver's neighbour in that lane.
+                if self._consider_lane_change(index, ego) is not None:
+                    started.append((index, int(self.lane[index])))
+            elif choice[row] != NO_LANE:
+                self._start_change(index, int(choice[row]))
+                started.append((index, int(choice[row])))
+
+    def _mobil_choices(self, due: np.ndarray, gap: np.ndarray, speed: np.ndarray) -> np.ndarray:
+        """For each of ``due``, the lane MOBIL moves it to (the better of left and right, if either pays and is safe),
+        or NO_LANE; ``gap``, ``speed``: ``(ahead/behind, driver, lane)`` of its neighbours, as :meth:`_mobil_turns` finds them."""
+        o, rows, lanes = self.options, np.arange(len(due)), self.road.lane_count
+        lane = self.lane[due]
+        idm = _ArrayIDM(self.desired_speed_mps[due], o.idm.time_headway_s, o.idm.min_gap_m, o.idm.max_accel_mps2,
+                        o.idm.comfort_decel_mps2, o.idm.exponent)
+        leader, follower = (Neighbour(gap[way, rows, lane], speed[way, rows, lane]) for way in (0, 1))
+        verdicts = []
+        for target in (lane + 1, lane - 1):  # left, then right (a tie goes left, as in _consider_lane_change)
+            exists = (target >= 0) & (target < lanes)
+            there = np.clip(target, 0, lanes - 1)
+            verdict = mobil_assessments(self.speed_mps[due], self.length_m[due], leader=leader, follower=follower,
+                                        target_leader=Neighbour(gap[0, rows, there], speed[0, rows, there]),
+                                        target_follower=Neighbour(gap[1, rows, there], speed[1, rows, there]),
+                                        to_the_right=target < lane, idm=idm, mobil=o.mobil, follower_idm=o.idm)
+            verdicts.append((verdict.change & exists, verdict.incentive))
+        (left, left_incentive), (right, right_incentive) = verdicts
+        prefer_right = right & (~left | (right_incentive > left_incentive))
+        return np.where(prefer_right, lane - 1, np.where(left, lane + 1, NO_LANE))
 
     def _idm_arrays(self) -> IDMParams:
         # IDM with each driver's own desired speed (idm_acceleration broadcasts over arrays).
@@ -323,14 +342,11 @@ class Traffic:
             result[lane] = (neighbours[0], neighbours[1])
         return result
 
-    def _consider_lane_change(self, index: int, ego: Footprint | None,
-                              around: dict[int, tuple[Neighbour, Neighbour]] | None = None) -> LaneChangeAssessment | None:
-        """MOBIL's turn for vehicle ``index``: the better of the changes to the left and right lanes, if any pays.
-        ``around``: its leader and follower in its lane and the lanes beside, when already found."""
+    def _consider_lane_change(self, index: int, ego: Footprint | None) -> LaneChangeAssessment | None:
+        """MOBIL's turn for vehicle ``index`` alone: the better of the changes to the left and right lanes, if any pays."""
         lane = int(self.lane[index])
         targets = [target for target in (lane + 1, lane - 1) if 0 <= target < self.road.lane_count]  # left, right
-        if around is None:
-            around = self._neighbours(index, (lane, *targets), ego)
+        around = self._neighbours(index, (lane, *targets), ego)
         leader, follower = around[lane]
         best: tuple[float, int, LaneChangeAssessment] | None = None
         o = self.options
@@ -345,15 +361,18 @@ class Traffic:
                 best = (verdict.incentive, target, verdict)
         if best is None:
             return None
-        self.from_lane[index], self.lane[index] = lane, best[1]
+        self._start_change(index, best[1])
+        return best[2]
+
+    def _start_change(self, index: int, target: int) -> None:
+        self.from_lane[index], self.lane[index] = self.lane[index], target
         self.change_elapsed_s[index] = 0.0
         # The target lane is taken from now on: the drivers whose turn comes later in this step see it so. Without
         # that, two drivers side by side could both move into the lane between them, and the one behind stops dead.
-        self.occupied_lanes()[index, best[1]] = True
+        self.occupied_lanes()[index, target] = True
         if self._step_bodies is not None:
-            self._step_bodies[3][index, best[1]] = True
+            self._step_bodies[3][index, target] = True
         self.lane_changes += 1
-        return best[2]
 
     # -- the ego car -------------------------------------------------------------------------------
 

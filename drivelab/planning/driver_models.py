@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["IDMParams", "MOBILParams", "Neighbour", "LaneChangeAssessment", "idm_acceleration", "mobil_assessment",
+__all__ = ["IDMParams", "MOBILParams", "Neighbour", "LaneChangeAssessment", "idm_acceleration", "mobil_assessment", "mobil_assessments",
            "equilibrium_gap_m"]
 
 FREE = math.inf  # the gap to a vehicle that is not there
@@ -178,3 +178,43 @@ def mobil_assessment(speed_mps: float, length_m: float, *, leader: Neighbour, fo
     incentive = (a_c_new - a_c) + mobil.politeness * (gain_n + gain_o) + bias - mobil.threshold_mps2
     return LaneChangeAssessment(change=bool(safe and incentive > 0), safe=bool(safe), incentive=float(incentive),
                                 new_follower_accel=float(new_follower_accel))
+
+
+class LaneChangeAssessments(NamedTuple):
+    """MOBIL's verdicts on many lane changes at once: arrays, one entry per change, as in :class:`LaneChangeAssessment`."""
+
+    change: np.ndarray
+    safe: np.ndarray
+    incentive: np.ndarray
+    new_follower_accel: np.ndarray
+
+
+def mobil_assessments(speed_mps, length_m, *, leader: Neighbour, follower: Neighbour, target_leader: Neighbour,
+                      target_follower: Neighbour, to_the_right, idm: IDMParams = IDMParams(),
+                      mobil: MOBILParams = MOBILParams(), follower_idm: IDMParams | None = None) -> LaneChangeAssessments:
+    """:func:`mobil_assessment` for many vehicles at once: every argument but ``mobil`` may be an array (the
+    neighbours' gaps and speeds too, and ``idm``'s desired speed, one per vehicle); they broadcast together.
+    The same arithmetic, so the verdicts agree with the one-by-one function's up to rounding."""
+    others = follower_idm or idm
+    speed_mps = np.asarray(speed_mps, dtype=float)
+    a_c = idm_acceleration(speed_mps, leader.gap_m, leader.speed_mps, idm)
+    a_c_new = idm_acceleration(speed_mps, target_leader.gap_m, target_leader.speed_mps, idm)
+    # The new follower: now behind the target leader (across the gap the car fills), then behind the car.
+    new_follower = np.isfinite(target_follower.gap_m)
+    across = np.where(new_follower, target_follower.gap_m + length_m + target_leader.gap_m, FREE)
+    a_n = idm_acceleration(target_follower.speed_mps, across, target_leader.speed_mps, others)
+    behind_car = idm_acceleration(target_follower.speed_mps, np.where(new_follower, target_follower.gap_m, FREE), speed_mps, others)
+    new_follower_accel = np.where(new_follower, behind_car, 0.0)
+    gain_n = np.where(new_follower, behind_car - a_n, 0.0)
+    # The old follower: now behind the car, then behind the old leader across the gap it leaves.
+    old_follower = np.isfinite(follower.gap_m)
+    a_o = idm_acceleration(follower.speed_mps, np.where(old_follower, follower.gap_m, FREE), speed_mps, others)
+    a_o_new = idm_acceleration(follower.speed_mps, np.where(old_follower, follower.gap_m + length_m + leader.gap_m, FREE),
+                               leader.speed_mps, others)
+    gain_o = np.where(old_follower, a_o_new - a_o, 0.0)
+    safe = (np.asarray(target_follower.gap_m) > 0) & (np.asarray(target_leader.gap_m) > 0) & \
+        (new_follower_accel >= -mobil.safe_decel_mps2)
+    bias = np.where(to_the_right, mobil.keep_right_bias_mps2, -mobil.keep_right_bias_mps2)
+    incentive = (a_c_new - a_c) + mobil.politeness * (gain_n + gain_o) + bias - mobil.threshold_mps2
+    return LaneChangeAssessments(change=safe & (incentive > 0), safe=safe, incentive=incentive,
+                                 new_follower_accel=new_follower_accel)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from drivelab.planning.driver_models import (NOBODY, IDMParams, MOBILParams, Neighbour, equilibrium_gap_m,
-                                             idm_acceleration, mobil_assessment)
+                                             idm_acceleration, mobil_assessment, mobil_assessments)
 
 IDM = IDMParams(desired_speed_mps=30.0, time_headway_s=1.5, min_gap_m=2.0, max_accel_mps2=1.5,
                 comfort_decel_mps2=2.0, exponent=4.0)
@@ -112,3 +114,33 @@ def test_keep_right_bias_favours_the_right_lane():
     rule = MOBILParams(threshold_mps2=0.1, keep_right_bias_mps2=0.3)
     assert mobil_assessment(25.0, 5.0, to_the_right=True, mobil=rule, **args).change  # 0 + 0.3 - 0.1 > 0
     assert not mobil_assessment(25.0, 5.0, to_the_right=False, mobil=rule, **args).change  # 0 - 0.3 - 0.1
+
+
+def test_mobil_for_many_vehicles_at_once_agrees_with_one_by_one():
+    """mobil_assessments (the traffic's MOBIL turns, all drivers due at once) against mobil_assessment, on random
+    situations: free lanes, overlapping neighbours (negative gaps), each driver's own desired speed, both sides."""
+    rng = np.random.default_rng(0)
+    n = 400
+
+    def neighbours():
+        gap = np.where(rng.random(n) < 0.2, math.inf, rng.uniform(-3.0, 120.0, n))
+        return Neighbour(gap, np.where(np.isfinite(gap), rng.uniform(10.0, 30.0, n), 0.0))
+
+    speed, length, desired = rng.uniform(10.0, 30.0, n), rng.uniform(4.0, 5.5, n), rng.uniform(20.0, 26.0, n)
+    leader, follower, target_leader, target_follower = neighbours(), neighbours(), neighbours(), neighbours()
+    to_the_right = rng.random(n) < 0.5
+    mobil = MOBILParams(keep_right_bias_mps2=0.1)
+    many = mobil_assessments(speed, length, leader=leader, follower=follower, target_leader=target_leader,
+                             target_follower=target_follower, to_the_right=to_the_right,
+                             idm=SimpleNamespace(**{**dataclasses.asdict(IDMParams()), "desired_speed_mps": desired}),
+                             mobil=mobil, follower_idm=IDMParams())
+    for i in range(n):
+        pick = lambda neighbour: Neighbour(float(neighbour.gap_m[i]), float(neighbour.speed_mps[i]))  # noqa: E731
+        one = mobil_assessment(float(speed[i]), float(length[i]), leader=pick(leader), follower=pick(follower),
+                               target_leader=pick(target_leader), target_follower=pick(target_follower),
+                               to_the_right=bool(to_the_right[i]), idm=IDMParams(desired_speed_mps=float(desired[i])),
+                               mobil=mobil, follower_idm=IDMParams())
+        assert (bool(many.change[i]), bool(many.safe[i])) == (one.change, one.safe), i
+        assert many.incentive[i] == pytest.approx(one.incentive, rel=1e-12, abs=1e-9)
+        assert many.new_follower_accel[i] == pytest.approx(one.new_follower_accel, rel=1e-12, abs=1e-9)
+    assert 0.1 < many.change.mean() < 0.9 and 0.1 < many.safe.mean() < 0.9  # both verdicts are exercised
