@@ -10,7 +10,7 @@ vehicle occupies both lanes: it follows the nearer leader of the two, vehicles i
 no other driver moves into the lane it takes.
 
 Why kinematic bodies outside PyBullet: the ego car keeps its full dynamics, and the others only need
-to move plausibly and be hit. Moving 20–50 vehicles costs a few vectorised numpy operations per
+to move plausibly and be hit. Moving 20–100 vehicles costs a few vectorised numpy operations per
 control step, where as many PyBullet bodies would cost several PyBullet calls each per physics step.
 A collision with the ego car is found geometrically (:meth:`Traffic.collisions`): the car's footprint,
 turned by its heading relative to the lane, against each vehicle's footprint, in road coordinates

@@ -412,7 +412,7 @@ def across_games(trials: list[Trial], reps: int, seed: int) -> list[dict[str, An
 
 PEER_KEYS = ("env", "recipe", "steps", "seed", "episodes", "collision_free_rate", "mean_speed")
 # the metrics a peer's results file gives, as evaluations.csv names them
-PEER_METRICS = {"collision": "collision_rate", "mean_speed": "mean_speed"}
+PEER_METRICS = ("collision", "mean_speed")
 
 
 def read_peer(paths: Sequence[Path], metric: str, reps: int, seed: int) -> dict[str, Any]:
@@ -433,6 +433,11 @@ def read_peer(paths: Sequence[Path], metric: str, reps: int, seed: int) -> dict[
         if missing:
             raise ValueError(f"peer results {str(path)!r} lacks {', '.join(missing)}; give the output of "
                              f"benchmarks/highway_env_dqn.py --json")
+        figures = [run[key] for key in ("collision_free_rate", "mean_speed")]
+        if not all(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) for value in figures) \
+                or not 0.0 <= run["collision_free_rate"] <= 1.0:
+            raise ValueError(f"peer results {str(path)!r}: collision_free_rate must be a number in [0, 1] and mean_speed "
+                             f"a finite number, got {figures[0]!r} and {figures[1]!r}")
         runs.append(run)
     if len({(run["env"], run["recipe"], run["steps"]) for run in runs}) > 1:
         raise ValueError("peer results mix envs, recipes or step budgets; give one peer's seeds")

@@ -308,7 +308,9 @@ def test_a_bad_peer_file_or_a_peer_beside_lanekeep_runs_is_a_one_line_error(swee
     broken.write_text('{"env": "highway-fast-v0"')
     lacking = tmp_path / "lacking.json"
     lacking.write_text(json.dumps({"env": "highway-fast-v0", "seed": 0}))
+    bad_rate = write_peer(tmp_path / "bad_rate.json", 0, 1.5, 22.0)
     for files, expected in (([broken], "cannot read it as JSON"), ([lacking], "lacks recipe, steps, episodes"),
+                            ([bad_rate], r"collision_free_rate must be a number in \[0, 1\]"),
                             ([tmp_path / "missing.json"], "cannot read it as JSON")):
         with pytest.raises(ValueError, match=expected) as error:
             compare([runs], tmp_path / "out", peer=files, bootstrap_reps=REPS)
