@@ -9,6 +9,7 @@ import sys
 
 from drivelab.cli.common import Parser, UsageError, json_ready
 
+
 def cmd_bench_env(args: argparse.Namespace) -> int:
     from drivelab.experiments.bench import bench_env
 
@@ -39,6 +40,7 @@ def cmd_bench_env(args: argparse.Namespace) -> int:
         print(format_env_bench(result))
     return 0
 
+
 def cmd_bench_perception(args: argparse.Namespace) -> int:
     from drivelab.experiments.bench_perception import bench_perception, format_perception_bench
 
@@ -54,6 +56,7 @@ def cmd_bench_perception(args: argparse.Namespace) -> int:
     print(json.dumps(json_ready(result)) if args.json else format_perception_bench(result))
     return 0
 
+
 def cmd_bench_watch(args: argparse.Namespace) -> int:
     from drivelab.experiments.bench_watch import bench_watch, format_watch_bench
 
@@ -62,6 +65,7 @@ def cmd_bench_watch(args: argparse.Namespace) -> int:
     result = bench_watch(seconds=args.seconds, progress=None if args.json else print)
     print(json.dumps(json_ready(result)) if args.json else format_watch_bench(result))
     return 0
+
 
 def cmd_bench_train(args: argparse.Namespace) -> int:
     from drivelab.experiments.bench import bench_train, format_train_bench

@@ -9,8 +9,10 @@ from typing import Any, Sequence
 
 EXIT_USAGE = 2
 
+
 class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
+
 
 def first_line_usage_error(message: str) -> UsageError:
     """A usage error of the first line of ``message`` (an exception's text may run on to details)."""
@@ -20,6 +22,7 @@ def first_line_usage_error(message: str) -> UsageError:
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse prints usage + error over two lines; we want one
         raise UsageError(f"{self.prog}: {message}")
+
 
 def env_options(pairs: Sequence[str]) -> dict[str, Any]:
     import yaml
@@ -35,6 +38,7 @@ def env_options(pairs: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"--option {key}: cannot read value {value!r}; give a number, a word or a [list]") from None
     return options
 
+
 def make_env_or_usage_error(env_id: str, action: str, options: dict[str, Any], *, scaled: bool = False, render_mode: str | None = None):
     from drivelab.agents.factory import make_env
     from drivelab.envs import require_registered
@@ -45,6 +49,7 @@ def make_env_or_usage_error(env_id: str, action: str, options: dict[str, Any], *
     except (ValueError, TypeError) as error:
         raise UsageError(str(error).splitlines()[0]) from None
 
+
 def json_ready(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: json_ready(item) for key, item in value.items()}
@@ -53,6 +58,7 @@ def json_ready(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     return value
+
 
 def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
     def cell(value: Any) -> str:
@@ -66,6 +72,7 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
         print("  ".join(text.rjust(width) for text, width in zip(line, widths)))
+
 
 def stoppable(command):
     """Run a command that stops cleanly on SIGINT and SIGTERM: one line, exit status 130, no traceback."""

@@ -14,6 +14,7 @@ METRIC_COLUMNS = ("route_completion", "lateral_error_rms", "max_lateral_error_m"
 
 TRAFFIC_COLUMNS = ("collision", "lane_changes", "headway_violations", "driving_score")  # DriveLab/Highway-v0
 
+
 def drive_agent(args: argparse.Namespace, loaded: tuple[Any, dict[str, Any]] | None = None):
     """The agent ``drive`` runs and the env it runs in: a scripted agent, or a trained one from its run
     directory (``loaded``: its model and config, when the caller has loaded them already)."""
@@ -69,6 +70,7 @@ def drive_agent(args: argparse.Namespace, loaded: tuple[Any, dict[str, Any]] | N
     env = make_env_or_usage_error(trial["env_id"], trial["action"], {**trial["env_options"], **options}, scaled=True, render_mode=args.render)
     return model, env, f"{trial['algo']} from {args.agent}", trial["action"]
 
+
 class TimedEpisodes:
     """The env as ``drive`` runs it: each episode timed from its first observation to its last step (what
     reset costs, building the road's meshes say, is left out), and with ``--render human`` each step drawn
@@ -99,6 +101,7 @@ class TimedEpisodes:
     @property
     def wall_time_s(self) -> float:
         return self.finished_s - self.started_s
+
 
 def cmd_drive(args: argparse.Namespace) -> int:
     import contextlib
@@ -167,6 +170,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
         if perceived:
             print("perception mean absolute error: " + ", ".join(f"{name} {value:.4f}" for name, value in summary["perception_mae"].items()))
     return 0
+
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     """The env an agent drives in and what it reads, as ``drive`` and ``watch`` take them (see :func:`drive_agent`)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from drivelab.cli.common import UsageError, json_ready, stoppable
 
+
 def load_config_or_usage_error(path: str):
     from drivelab.experiments.config import ConfigError, load_config
 
@@ -17,6 +18,7 @@ def load_config_or_usage_error(path: str):
         return load_config(path)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+
 
 def check_stale_limit() -> None:
     from drivelab.experiments.ownership import stale_after_s
@@ -26,8 +28,10 @@ def check_stale_limit() -> None:
     except ValueError as error:
         raise UsageError(str(error)) from None
 
+
 def owned_elsewhere_line(error: Exception) -> str:
     return f"{error}; wait for it to finish, or stop it and run this command again"
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from drivelab.experiments.config import ConfigError, resolve_trial
@@ -93,6 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"run directory: {run_dir}")
     return 0
 
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from drivelab.experiments import interruption
     from drivelab.experiments.sweep import DONE, FAILED, RUNNING_ELSEWHERE, SKIPPED, run_sweep
@@ -145,6 +150,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print("trials running elsewhere were left alone; run the same command once they stop to pick up any "
                   "that did not finish", file=sys.stderr)
     return 1 if failed else 0
+
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from drivelab.experiments.compare import compare, format_table
