@@ -26,8 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from drivelab.planning.driver_models import (IDMParams, LaneChangeAssessment, MOBILParams, Neighbour, idm_acceleration,
-                                             mobil_assessment, mobil_assessments)
+from drivelab.planning.driver_models import IDMParams, MOBILParams, Neighbour, idm_acceleration, mobil_assessments
 from drivelab.planning.reference import minimum_jerk
 from drivelab.planning.road import Road
 
@@ -222,22 +221,40 @@ class Traffic:
 
     def _mobil_turns(self, due: np.ndarray, ego: Footprint | None) -> None:
         """MOBIL's turn for each of ``due`` in order, their neighbours found and their changes weighed for all of
-        them at once (:func:`mobil_assessments`).
+        them at once (:meth:`_neighbourhoods`, :meth:`_mobil_choices`).
 
         A change started by one driver takes its target lane at once (see :meth:`_start_change`): a later driver to
         whom that vehicle is now nearer, ahead or behind, in that lane than its neighbour there takes its turn
-        again alone. So each driver decides as it would were the turns taken one by one (the traffic is the same
-        to the last bit as with one-by-one turns, checked when this was written).
+        again alone. So each driver decides as it would were the turns taken one by one.
         """
         if len(due) == 0:
             return
+        ahead, behind, nearest_gap, nearest_speed = self._neighbourhoods(due, ego)
+        choice = self._mobil_choices(due, nearest_gap, nearest_speed)
+        started: list[tuple[int, int]] = []  # (vehicle, target lane) of the changes begun in this step
+        for row, index in enumerate(due):
+            target = int(choice[row])
+            if started and any(ahead[row, other] <= nearest_gap[0, row, lane] or behind[row, other] <= nearest_gap[1, row, lane]
+                               for other, lane in started):
+                # A change begun in this step put a vehicle nearer than this driver's neighbour in that lane.
+                alone = due[row:row + 1]
+                target = int(self._mobil_choices(alone, *self._neighbourhoods(alone, ego)[2:])[0])
+            if target != NO_LANE:
+                self._start_change(int(index), target)
+                started.append((int(index), target))
+
+    def _neighbourhoods(self, due: np.ndarray, ego: Footprint | None):
+        """For each of ``due``: the gaps ``ahead`` and ``behind`` (bumper to bumper, along the loop) to every body on
+        the road, and the gap to and speed of its nearest neighbour ahead and behind in each lane,
+        ``(ahead/behind, driver, lane)`` (inf and 0 where there is nobody)."""
         s, length, speed, occupied = self._bodies(ego)
         half = self.loop_m / 2
         rows = np.arange(len(due))
         reach = (length[None, :] + self.length_m[due, None]) / 2
         ahead = (s[None, :] - self.s_m[due, None]) % self.loop_m - reach
         behind = (self.s_m[due, None] - s[None, :]) % self.loop_m - reach
-        # As in _neighbours: one body counts only one way round the loop, and nobody is its own neighbour.
+        # A body counts one way round the loop only (a body beside one has a negative gap one way and nearly
+        # a lap the other: it is a neighbour that blocks), and nobody is its own neighbour.
         ahead[(ahead >= half) | (np.arange(len(s))[None, :] == due[:, None])] = np.inf
         behind[(behind >= half) | (np.arange(len(s))[None, :] == due[:, None])] = np.inf
         lanes = self.road.lane_count
@@ -249,19 +266,7 @@ class Traffic:
                 nearest = np.argmin(masked, axis=1)
                 nearest_gap[way, :, lane] = masked[rows, nearest]
                 nearest_speed[way, :, lane] = speed[nearest]
-        nearest_speed = np.where(np.isfinite(nearest_gap), nearest_speed, 0.0)  # nobody there: Neighbour(inf, 0)
-        choice = self._mobil_choices(due, nearest_gap, nearest_speed)
-        started: list[tuple[int, int]] = []  # (vehicle, target lane) of the changes begun in this step
-        for row, index in enumerate(due):
-            index = int(index)
-            if started and any(ahead[row, other] <= nearest_gap[0, row, target] or behind[row, other] <= nearest_gap[1, row, target]
-                               for other, target in started):
-                # A change begun in this step put a vehicle nearer than this driver's neighbour in that lane.
-                if self._consider_lane_change(index, ego) is not None:
-                    started.append((index, int(self.lane[index])))
-            elif choice[row] != NO_LANE:
-                self._start_change(index, int(choice[row]))
-                started.append((index, int(choice[row])))
+        return ahead, behind, nearest_gap, np.where(np.isfinite(nearest_gap), nearest_speed, 0.0)
 
     def _mobil_choices(self, due: np.ndarray, gap: np.ndarray, speed: np.ndarray) -> np.ndarray:
         """For each of ``due``, the lane MOBIL moves it to (the better of left and right, if either pays and is safe),
@@ -272,7 +277,7 @@ class Traffic:
                         o.idm.comfort_decel_mps2, o.idm.exponent)
         leader, follower = (Neighbour(gap[way, rows, lane], speed[way, rows, lane]) for way in (0, 1))
         verdicts = []
-        for target in (lane + 1, lane - 1):  # left, then right (a tie goes left, as in _consider_lane_change)
+        for target in (lane + 1, lane - 1):  # left, then right; a tie goes left
             exists = (target >= 0) & (target < lanes)
             there = np.clip(target, 0, lanes - 1)
             verdict = mobil_assessments(self.speed_mps[due], self.length_m[due], leader=leader, follower=follower,
@@ -319,50 +324,6 @@ class Traffic:
             from_ego = (self.s_m - s[n]) % self.loop_m - (self.length_m + length[n]) / 2
             behind = np.minimum(behind, np.where(shares[:, n], from_ego, np.inf))
         return gap, np.where(np.isfinite(gap), speed[nearest], 0.0), behind
-
-    def _neighbours(self, index: int, lanes: tuple[int, ...], ego: Footprint | None) -> dict[int, tuple[Neighbour, Neighbour]]:
-        """For each of ``lanes``: the leader and the follower of vehicle ``index`` among the bodies occupying it."""
-        s, length, speed, occupied = self._bodies(ego)
-        me_s, me_length = self.s_m[index], self.length_m[index]
-        # Bumper-to-bumper gaps ahead and behind along the loop. A body overlapping this one lengthwise has a
-        # negative gap one way and nearly a lap the other: it counts as a leader or follower that blocks.
-        ahead = (s - me_s) % self.loop_m - (length + me_length) / 2
-        behind = (me_s - s) % self.loop_m - (length + me_length) / 2
-        half = self.loop_m / 2
-        result = {}
-        for lane in lanes:
-            there = occupied[:, lane].copy()
-            there[index] = False
-            neighbours = []
-            for gaps in (ahead, behind):
-                masked = np.where(there & (gaps < half), gaps, np.inf)
-                nearest = int(np.argmin(masked))
-                gap = float(masked[nearest])
-                neighbours.append(Neighbour(gap, float(speed[nearest])) if gap < math.inf else Neighbour(math.inf, 0.0))
-            result[lane] = (neighbours[0], neighbours[1])
-        return result
-
-    def _consider_lane_change(self, index: int, ego: Footprint | None) -> LaneChangeAssessment | None:
-        """MOBIL's turn for vehicle ``index`` alone: the better of the changes to the left and right lanes, if any pays."""
-        lane = int(self.lane[index])
-        targets = [target for target in (lane + 1, lane - 1) if 0 <= target < self.road.lane_count]  # left, right
-        around = self._neighbours(index, (lane, *targets), ego)
-        leader, follower = around[lane]
-        best: tuple[float, int, LaneChangeAssessment] | None = None
-        o = self.options
-        idm = _ArrayIDM(float(self.desired_speed_mps[index]), o.idm.time_headway_s, o.idm.min_gap_m, o.idm.max_accel_mps2,
-                        o.idm.comfort_decel_mps2, o.idm.exponent)
-        for target in targets:
-            target_leader, target_follower = around[target]
-            verdict = mobil_assessment(float(self.speed_mps[index]), float(self.length_m[index]), leader=leader,
-                                       follower=follower, target_leader=target_leader, target_follower=target_follower,
-                                       to_the_right=target < lane, idm=idm, mobil=o.mobil, follower_idm=o.idm)
-            if verdict.change and (best is None or verdict.incentive > best[0]):
-                best = (verdict.incentive, target, verdict)
-        if best is None:
-            return None
-        self._start_change(index, best[1])
-        return best[2]
 
     def _start_change(self, index: int, target: int) -> None:
         self.from_lane[index], self.lane[index] = self.lane[index], target
