@@ -76,11 +76,9 @@ def main(argv: list[str] | None = None) -> int:
               "vehicles": config["vehicles_count"], "lanes": config["lanes_count"], "duration_s": config["duration"],
               "train_seconds": train_s, "train_steps_per_s": args.steps / train_s}
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(json.dumps(result, indent=2) + "\n")
-        partial.replace(out)
+        from drivelab.experiments.trial import write_atomic
+
+        write_atomic(Path(args.out), json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result))
     else:
