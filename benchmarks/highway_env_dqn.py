@@ -2,7 +2,7 @@
 
 The recipe is highway-env's (its scripts/sb3_highway_dqn.py): SB3's DQN with an MLP of 256x256, learning
 rate 5e-4, a buffer of 15,000, learning from step 200, batches of 32, gamma 0.8, a gradient step per env
-step, a target update every 50 steps, 20,000 steps. Our preset dqn-meta is the same recipe. After
+step, a target update every 50 steps, 20,000 steps. Our preset dqn-meta is the same recipe but for gamma (0.9). After
 training, the deterministic policy drives ``--episodes`` episodes from reset seeds 1,000,000 up (never
 trained on), and the script reports, as DriveLab's evaluations do, the share of collision-free episodes
 and the mean speed (m/s, over every decision of every episode).

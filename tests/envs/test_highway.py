@@ -116,7 +116,42 @@ def test_an_empty_highway_at_cruise_speed_scores_a_full_route():
     assert info["driving_score"] == 1.0 and info["lane_changes"] == 0
     assert info["mean_speed"] == pytest.approx(25.0, abs=0.5)
     assert 38 <= info["episode_time_s"] <= 42
-    assert total == pytest.approx(0.5 * info["episode_time_s"], rel=0.05)  # half the speed reward per second
+    assert total == pytest.approx(0.05 * info["distance_m"], rel=1e-9)  # the progress reward alone: no speed reward by default
+
+
+def test_the_speed_reward_pays_for_where_the_speed_sits_between_the_lowest_and_highest_target():
+    env = empty_road(speed_reward=1.0, progress_reward_per_m=0.0)
+    env.reset(seed=2)
+    total = 0.0
+    for _ in range(20):
+        _, reward, *_ = env.step(KEEP)
+        total += reward
+    assert total == pytest.approx(20 * 0.5, rel=0.05)  # 25 m/s sits halfway between 20 and 30
+
+
+def discounted_return(env: HighwayEnv, actions, gamma: float) -> tuple[float, dict]:
+    total, terminated, truncated, step = 0.0, False, False, 0
+    while not (terminated or truncated):
+        _, reward, terminated, truncated, info = env.step(actions(step))
+        total += gamma ** step * reward
+        step += 1
+    return total, info
+
+
+def test_a_crash_halfway_at_top_speed_earns_less_than_a_slow_safe_drive_and_a_fast_safe_one_most():
+    """The reward's point: speed pays, but never through a crash. Every whole route earns the same 50 (0.05 per
+    metre), so speed pays through the discount, at the presets' gamma of 0.9."""
+    slow_road, fast_road, crashing = empty_road(), empty_road(), empty_road()
+    for env in (slow_road, fast_road, crashing):
+        env.reset(seed=0)
+    slow, slow_info = discounted_return(slow_road, lambda step: SLOWER, 0.9)
+    fast, fast_info = discounted_return(fast_road, lambda step: FASTER, 0.9)
+    one_vehicle(crashing, ahead_m=500.0, lane=1, speed_mps=0.0)
+    crash, crash_info = discounted_return(crashing, lambda step: FASTER, 0.9)
+    assert slow_info["mean_speed"] < 21.0 and fast_info["mean_speed"] > 28.0 and not slow_info["collision"]
+    assert crash_info["collision"] and 0.4 < crash_info["route_completion"] < 0.6
+    assert crash < slow < fast
+    assert fast - slow > 2.0 and slow - crash > 2.0
 
 
 def test_running_into_a_stopped_car_is_a_collision_that_ends_the_episode():
@@ -130,7 +165,7 @@ def test_running_into_a_stopped_car_is_a_collision_that_ends_the_episode():
         steps += 1
         assert not truncated
     assert info["collision"] and env.collided_with == 0 and steps <= 3
-    assert reward < -9.0  # the collision penalty
+    assert reward < -29.0  # the collision penalty
     assert info["driving_score"] == pytest.approx(info["route_completion"] * 0.60 * 0.95 ** info["headway_violations"])
 
 
