@@ -25,13 +25,14 @@ import json
 import math
 import os
 import re
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+
+from drivelab.experiments.trial import write_atomic
 
 STATUS_FILE = "status.json"
 EVALUATIONS_FILE = "evaluations.csv"
@@ -527,26 +528,10 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str | None = None,
     }
     png = render_learning_curves(result)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / LEARNING_CURVES_FILE, png)
-    _write_atomic(out_dir / REPORT_FILE, render_report(result).encode())
-    _write_atomic(out_dir / COMPARISON_FILE, (json.dumps(result, indent=2, allow_nan=False) + "\n").encode())
+    write_atomic(out_dir / LEARNING_CURVES_FILE, png)
+    write_atomic(out_dir / REPORT_FILE, render_report(result))
+    write_atomic(out_dir / COMPARISON_FILE, json.dumps(result, indent=2, allow_nan=False) + "\n")
     return result
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: readers never see half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        umask = os.umask(0)  # mkstemp makes the file private; give it the permissions open() would have
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 # --------------------------------------------------------------------------------------------- rendering

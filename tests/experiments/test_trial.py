@@ -277,3 +277,19 @@ def test_evaluation_videos_are_filmed_past_each_multiple_survive_a_stop_and_reac
                                 "ppo": "../runs/trialtest/ppo/seed-0/videos/eval_00000512.mp4"}
     report = Path(result["report"]).read_text()
     assert "- ppo: [seed 0, 512 env steps](../runs/trialtest/ppo/seed-0/videos/eval_00000512.mp4)" in report
+
+
+def test_write_atomic_gives_the_umasks_permissions_and_on_an_error_keeps_the_old_file_and_no_temporary(tmp_path):
+    from drivelab.experiments.trial import write_atomic
+
+    path = tmp_path / "status.json"
+    umask = os.umask(0o027)
+    try:
+        write_atomic(path, "old\n")
+        write_atomic(path, b"new\n")
+    finally:
+        os.umask(umask)
+    assert path.read_text() == "new\n" and path.stat().st_mode & 0o777 == 0o640  # not mkstemp's private 0o600
+    with pytest.raises(TypeError):
+        write_atomic(path, 12345)  # fails mid-write
+    assert path.read_text() == "new\n" and [p.name for p in tmp_path.iterdir()] == ["status.json"]
