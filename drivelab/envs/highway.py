@@ -66,7 +66,7 @@ class HighwayOptions:
     lane: int | None = None
     # Near highway-fast-v0's density: 12.5 vehicles per km in each of our 4 lanes, where its 20 start at 14.7 per km
     # in each of its 3 and spread out as they go (its road is open, ours a loop). Here the rule-based driver keeps
-    # 22.8 m/s where a free road gives 27.9: getting past the traffic is the task.
+    # 22.7 m/s where a free road gives 27.9: getting past the traffic is the task.
     density_per_km: float = 50.0
     traffic_speed_mps: tuple[float, float] = (20.0, 26.0)
     behaviour: dict[str, float] = field(default_factory=dict)
