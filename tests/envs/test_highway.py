@@ -263,3 +263,17 @@ def test_the_planned_lane_change_is_continuous_in_position_heading_and_curvature
     assert np.abs(np.diff(slope)).max() <= 5.78 * abs(d_to - d_from) / length**2 * step + 1e-9
     assert np.abs(np.diff(curvature)).max() <= 60 * abs(d_to - d_from) / length**3 * step + 1e-9
     assert d[0] == pytest.approx(d_from) and d[-1] == d_to and slope[-1] == 0.0 and curvature[-1] == 0.0
+
+
+def test_tailgating_costs_more_than_the_progress_it_makes():
+    """Each second under 1 s of headway costs 2.0, more than the second's progress earns (0.05 × 25 m)."""
+    env = empty_road()
+    env.reset(seed=4)
+    one_vehicle(env, ahead_m=20.0, lane=1, speed_mps=25.0)  # 15.4 m bumper to bumper at 25 m/s: 0.6 s
+    rewards = []
+    for _ in range(4):
+        _, reward, terminated, truncated, info = env.step(KEEP)
+        assert not (terminated or truncated)
+        rewards.append(reward)
+    assert env.headway_violations == 1
+    assert rewards[1:] == pytest.approx([0.05 * 25.0 - 2.0] * 3, abs=0.05)
