@@ -48,7 +48,7 @@ from drivelab.experiments.config import ConfigError
 from drivelab.experiments.evaluation import (CSV_COLUMNS, FLAG_COLUMNS, GAME_CSV_COLUMNS, csv_columns, evaluate,
                                              evaluation_track_seeds, summarize, summarize_games)
 from drivelab.experiments.ownership import TrialOwnership, TrialOwnershipLost
-from drivelab.perception.dataset import temporary_beside
+from drivelab.perception.dataset import write_stream_atomic
 
 STATUS_FILE = "status.json"
 CONFIG_FILE = "config.yaml"
@@ -104,20 +104,9 @@ class TrialInterrupted(Exception):
 # -- small atomic file helpers ------------------------------------------------------------------
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a crash) sees the old or the new file, never half: a
-    temporary file beside it, synced, then renamed over it; on an error the temporary file goes."""
+    """Write ``data`` to ``path`` so that a reader (or a crash) sees the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = temporary_beside(path)  # the umask's permissions, not mkstemp's private 0600
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data.encode() if isinstance(data, str) else data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_stream_atomic(path, lambda stream: stream.write(data.encode() if isinstance(data, str) else data))
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:

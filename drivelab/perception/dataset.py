@@ -63,7 +63,7 @@ def remove_stale_temporaries(directory: Path, pattern: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def _write_bytes_atomic(path: Path, write: Any) -> int:
+def write_stream_atomic(path: Path, write: Any) -> int:
     """Call ``write(stream)`` on a temporary file beside ``path``, then rename it into place.
 
     A reader (or a crash) sees the old file or the new one, never half of one. Returns the bytes written.
@@ -84,7 +84,7 @@ def _write_bytes_atomic(path: Path, write: Any) -> int:
 
 
 def write_json_atomic(path: Path, value: Any) -> int:
-    return _write_bytes_atomic(Path(path), lambda stream: stream.write((json.dumps(value, indent=2) + "\n").encode()))
+    return write_stream_atomic(Path(path), lambda stream: stream.write((json.dumps(value, indent=2) + "\n").encode()))
 
 
 class DatasetWriter:
@@ -179,7 +179,7 @@ class DatasetWriter:
             "s_m": np.asarray(self._pending["s_m"], dtype=np.float32),
         }
         name = shard_name(len(self._shards))
-        self._bytes += _write_bytes_atomic(self.out_dir / name, lambda stream: np.savez_compressed(stream, **arrays))
+        self._bytes += write_stream_atomic(self.out_dir / name, lambda stream: np.savez_compressed(stream, **arrays))
         self._shards.append({"file": name, "samples": count})
         self._samples += count
         self._pending = {key: [] for key in SHARD_ARRAYS}

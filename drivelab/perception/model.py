@@ -183,19 +183,9 @@ def model_metadata(model: PerceptionCNN, outputs: Sequence[str], training: dict[
 
 def torch_save_atomic(value: Any, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename: a kill mid-write leaves the previous file whole."""
-    from drivelab.perception.dataset import temporary_beside
+    from drivelab.perception.dataset import write_stream_atomic
 
-    handle, temporary = temporary_beside(path)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(value, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_stream_atomic(path, lambda stream: torch.save(value, stream))
 
 
 def save_model(run_dir: str | os.PathLike, model: PerceptionCNN, outputs: Sequence[str],
