@@ -479,7 +479,7 @@ class HighwayEnv(DrivingWorldEnv):
 
     def _account_headway(self, ego: Footprint, period_s: float) -> float:
         """Seconds of the ``period_s`` ending now spent under the headway limit; counts each new violation."""
-        gap = self._lane_gaps(ego)[0][self.road.lane_index(self._d_m)]
+        gap = self.traffic.lane_gaps(ego)[0][self.road.lane_index(self._d_m)]
         under = ego.speed_mps > 1.0 and gap / ego.speed_mps < HEADWAY_LIMIT_S
         if under and not self._under_headway:
             self.headway_violations += 1
@@ -488,19 +488,6 @@ class HighwayEnv(DrivingWorldEnv):
             self.headway_violation_s += period_s
             return period_s
         return 0.0
-
-    def _lane_gaps(self, ego: Footprint) -> tuple[np.ndarray, np.ndarray]:
-        """Per lane: the bumper-to-bumper gap to the nearest vehicle ahead and to the nearest behind (inf where none)."""
-        t = self.traffic
-        if t.count == 0:
-            return np.full(self.road.lane_count, np.inf), np.full(self.road.lane_count, np.inf)
-        in_lane = t.occupied_lanes()
-        half_lengths = (t.length_m + ego.length_m) / 2
-        gaps = []
-        for along in (t.s_m - ego.s_m, ego.s_m - t.s_m):
-            gap = along % t.loop_m - half_lengths
-            gaps.append(np.where(in_lane & (gap < t.loop_m / 2)[:, None], gap[:, None], np.inf).min(axis=0))
-        return gaps[0], gaps[1]
 
     def episode_metrics(self, *, off_road: bool, rolled_over: bool, collision: bool) -> dict[str, Any]:
         metrics = self._driving_metrics(self.options.route_length_m, off_road=off_road, rolled_over=rolled_over,
@@ -599,7 +586,7 @@ class HighwayEnv(DrivingWorldEnv):
                 values += [1.0, float(ds[i]), float(dd[i]), float(t.speed_mps[i] - state.speed_mps)]
             else:
                 values += [0.0, 0.0, 0.0, 0.0]
-        gaps_ahead, gaps_behind = self._lane_gaps(ego)
+        gaps_ahead, gaps_behind = self.traffic.lane_gaps(ego)
         for lane in (lane_now - 1, lane_now, lane_now + 1):
             if 0 <= lane < road.lane_count:
                 values += [1.0, min(float(gaps_ahead[lane]), o.sensing_range_m), min(float(gaps_behind[lane]), o.sensing_range_m)]

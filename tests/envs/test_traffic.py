@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from drivelab.envs.traffic import NO_LANE, Footprint, Traffic, TrafficOptions
+from drivelab.envs.traffic import NO_LANE, Footprint, Traffic, TrafficOptions, along_loop
 from drivelab.planning import TrackSpec, generate_track
-from drivelab.planning.driver_models import idm_acceleration
+from drivelab.planning.driver_models import IDMParams, MOBILParams, Neighbour, idm_acceleration, mobil_assessment
 
 DT = 0.05  # the control period the env moves traffic at
 
@@ -45,6 +45,43 @@ def test_the_same_seed_gives_the_same_traffic(highway):
     for name in runs[0]:
         np.testing.assert_array_equal(runs[0][name], runs[1][name])
     assert not np.array_equal(runs[0]["s_m"], runs[2]["s_m"])
+
+
+def test_along_loop_is_numpys_remainder_bit_for_bit_for_differences_of_positions_on_the_loop():
+    rng = np.random.default_rng(0)
+    loop_m = 3141.592653589793
+    s = np.concatenate((rng.uniform(0.0, loop_m, 2000), [0.0, 5e-324, 1e-12, loop_m / 2, np.nextafter(loop_m, 0.0)]))
+    difference = s[:, None] - s[None, :]
+    np.testing.assert_array_equal(along_loop(difference, loop_m), difference % loop_m)
+    assert np.signbit(along_loop(difference, loop_m)).sum() == np.signbit(difference % loop_m).sum() == 0
+    edge = np.array([-loop_m, -5e-324, -1e-13])  # -1e-13 + loop_m rounds up to loop_m itself, in both
+    np.testing.assert_array_equal(along_loop(edge, loop_m), edge % loop_m)
+
+
+def test_mobil_weighs_left_and_right_for_all_drivers_due_as_it_would_one_driver_at_a_time(highway):
+    """The traffic weighs both sides of every driver due in one call (:meth:`Traffic._mobil_choices`); each choice is
+    the one :func:`mobil_assessment` makes for that driver alone: the better paying of the safe changes, left on a tie."""
+    t = traffic(highway, 5, vehicles=120, mobil=MOBILParams(keep_right_bias_mps2=0.1))  # a bias, so the side matters
+    t.step(DT)  # just placed, many drivers behind slower ones: a few dozen changes pay, to either side
+    due = np.flatnonzero(t.from_lane == NO_LANE)
+    _, _, gap, speed = t._neighbourhoods(due, None)
+    choices = t._mobil_choices(due, gap, speed)
+    lanes, o = highway.lane_count, t.options
+    for row, index in enumerate(due):
+        lane = int(t.lane[index])
+        side = lambda way, lane_: Neighbour(float(gap[way, row, lane_]), float(speed[way, row, lane_]))  # noqa: E731
+        incentives = {}
+        for target in (lane + 1, lane - 1):
+            if 0 <= target < lanes:
+                verdict = mobil_assessment(float(t.speed_mps[index]), float(t.length_m[index]), leader=side(0, lane),
+                                           follower=side(1, lane), target_leader=side(0, target), target_follower=side(1, target),
+                                           to_the_right=target < lane, mobil=o.mobil, follower_idm=o.idm,
+                                           idm=IDMParams(**{**o.idm.__dict__, "desired_speed_mps": float(t.desired_speed_mps[index])}))
+                if verdict.change:
+                    incentives[target] = verdict.incentive
+        expected = max(incentives, key=lambda target: (incentives[target], target > lane)) if incentives else NO_LANE
+        assert choices[row] == expected, index
+    assert {"left", "right"} <= {"left" if c > t.lane[i] else "right" for c, i in zip(choices, due) if c != NO_LANE}
 
 
 def test_a_minute_of_traffic_changes_lanes_and_never_crashes(highway):
@@ -146,6 +183,24 @@ def test_collisions_with_the_ego_car_are_found_geometrically(highway):
     # Along the loop: a vehicle just past the start line and the car just before it.
     t.s_m[0] = 1.0
     assert list(t.collisions(centre._replace(s_m=t.loop_m - 2.0))) == [0]
+
+
+def test_the_ego_cars_lane_gaps_are_bumper_to_bumper_per_lane_around_the_loop_and_a_changing_car_counts_in_both(highway):
+    t = traffic(highway, 0, vehicles=4, mobil_interval_s=1e6)
+    lanes = t.lane_centres
+    t.s_m[:] = [530.0, 460.0, 700.0, 3.0]
+    t.d_m[:] = [lanes[1], lanes[1], lanes[2], lanes[1]]
+    t.lane[:], t.length_m[:] = [1, 1, 2, 1], 5.0
+    t.from_lane[2] = 3  # changing from lane 3 into lane 2: in both
+    t._occupied = None
+    ego = Footprint(s_m=500.0, d_m=float(lanes[1]), length_m=4.0, width_m=1.9)
+    ahead, behind = t.lane_gaps(ego)
+    np.testing.assert_array_equal(ahead, [np.inf, 30.0 - 4.5, 200.0 - 4.5, 200.0 - 4.5])
+    np.testing.assert_array_equal(behind, [np.inf, 40.0 - 4.5, np.inf, np.inf])
+    # Near the start line: the car 3 m past it is ahead of one 10 m before it, across the loop's end.
+    ahead, behind = t.lane_gaps(ego._replace(s_m=t.loop_m - 10.0))
+    assert ahead[1] == pytest.approx(13.0 - 4.5)
+    assert traffic(highway, 0, vehicles=0).lane_gaps(ego)[0].tolist() == [np.inf] * highway.lane_count
 
 
 @pytest.mark.parametrize("options, message", [
