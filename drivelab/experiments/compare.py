@@ -24,7 +24,6 @@ import csv
 import json
 import math
 import os
-import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +31,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from drivelab.experiments.trial import write_atomic
+from drivelab.experiments.trial import EVALUATIONS_CSV, STATUS_FILE, VIDEO_FILE, VIDEOS, write_atomic
 
-STATUS_FILE = "status.json"
-EVALUATIONS_FILE = "evaluations.csv"
 LEARNING_CURVES_FILE = "learning_curves.png"
 REPORT_FILE = "report.md"
 COMPARISON_FILE = "comparison.json"
-# a trial's evaluation videos, as drivelab.experiments.trial names them (a partial one has a hidden name)
-VIDEOS_DIR = "videos"
-VIDEO_FILE = re.compile(r"eval_(\d+)\.mp4")
 
 # evaluations.csv columns that say when and on what an episode ran, not how it went
 BOOKKEEPING_COLUMNS = ("env_steps", "wall_time_s", "episode", "track_seed", "seed")
@@ -152,15 +146,15 @@ def _load_trial(trial_dir: Path) -> tuple[Trial | None, dict[str, Any] | None]:
 
     if state != "done":
         return skipped(state, status.get("error"))
-    evaluations_path = trial_dir / EVALUATIONS_FILE
+    evaluations_path = trial_dir / EVALUATIONS_CSV
     if not evaluations_path.is_file():
-        return skipped(state, f"no {EVALUATIONS_FILE}")
+        return skipped(state, f"no {EVALUATIONS_CSV}")
     try:
         _, columns = _read_evaluations(evaluations_path)
     except (OSError, csv.Error, UnicodeDecodeError) as error:
-        return skipped(state, f"{EVALUATIONS_FILE}: {error}")
+        return skipped(state, f"{EVALUATIONS_CSV}: {error}")
     if "env_steps" not in columns or columns["env_steps"].size == 0 or np.isnan(columns["env_steps"]).all():
-        return skipped(state, f"{EVALUATIONS_FILE} has no evaluation rows")
+        return skipped(state, f"{EVALUATIONS_CSV} has no evaluation rows")
     keep = ~np.isnan(columns["env_steps"])
     columns = {name: values[keep] for name, values in columns.items()}
 
@@ -227,7 +221,7 @@ def latest_video(trials: Sequence[Trial]) -> dict[str, Any] | None:
     """
     best: dict[str, Any] | None = None
     for trial in sorted(trials, key=lambda trial: (trial.seed is None, trial.seed if trial.seed is not None else 0)):
-        folder = trial.run_dir / VIDEOS_DIR
+        folder = trial.run_dir / VIDEOS
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
@@ -490,7 +484,7 @@ def compare(run_dirs: list[Path], out_dir: Path, metric: str | None = None,
     for trial in trials:
         if metric not in trial.evaluations:
             allowed = [name for name in trial.evaluations if name not in BOOKKEEPING_COLUMNS]
-            raise ValueError(f"metric {metric!r} is not a column of {trial.run_dir / EVALUATIONS_FILE}; "
+            raise ValueError(f"metric {metric!r} is not a column of {trial.run_dir / EVALUATIONS_CSV}; "
                              f"allowed: {', '.join(allowed)}")
 
     groups: dict[tuple[str, str], list[Trial]] = {}
