@@ -318,3 +318,37 @@ def test_a_bad_peer_file_or_a_peer_beside_lanekeep_runs_is_a_one_line_error(swee
     with pytest.raises(ValueError, match="--peer is for comparisons of DriveLab/Highway-v0 runs"):
         compare([sweep], tmp_path / "out", peer=[write_peer(tmp_path / "p.json", 0, 0.9, 22.0)], bootstrap_reps=REPS)
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def write_game_trial(root: Path, game: str, seed: int, normalised: list[float]) -> None:
+    """A finished Atari trial of agent 'ppo': its last evaluation's episodes have these human-normalised scores."""
+    trial = root / game / "ppo" / f"seed-{seed}"
+    trial.mkdir(parents=True)
+    (trial / "status.json").write_text(json.dumps({"state": "done", "experiment": game, "agent": "ppo", "algo": "ppo",
+                                                   "env_id": f"ALE/{game.title()}-v5", "seed": seed, "env_steps": 2000,
+                                                   "wall_time_s": 60.0}))
+    lines = ["env_steps,wall_time_s,episode,seed,score,human_normalized_score,frames,truncated"]
+    for step, scores in ((1000, [0.0] * len(normalised)), (2000, normalised)):
+        lines += [f"{step},30.0,{episode},{1000 + episode},{10 * score},{score},4000,0" for episode, score in enumerate(scores)]
+    (trial / "evaluations.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_runs_of_several_games_are_also_aggregated_across_games_in_the_report(tmp_path: Path):
+    runs = tmp_path / "runs"
+    for game, finals in (("pong", [0.2, 0.4, 0.6]), ("breakout", [1.0, 3.0, 2.0])):
+        for seed, final in enumerate(finals):
+            write_game_trial(runs, game, seed, [final - 0.1, final + 0.1])
+    result = compare([runs], tmp_path / "report", bootstrap_reps=REPS)
+    (entry,) = result["across_games"]
+    assert entry["games"] == ["breakout", "pong"] and entry["seeds"] == [0, 1, 2]
+    assert entry["mean"] == pytest.approx(np.mean([0.2, 0.4, 0.6, 1.0, 3.0, 2.0]))
+    # rliable's IQM (scipy's trim_mean at 0.25) cuts one of six from each end: 0.4, 0.6, 1.0 and 2.0 stay
+    assert entry["iqm"] == pytest.approx(np.mean([0.4, 0.6, 1.0, 2.0]))
+    assert entry["iqm_ci"][0] <= entry["iqm"] <= entry["iqm_ci"][1]
+    report = Path(result["report"]).read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| ppo | breakout, pong | 3 |"))
+    assert f"{entry['iqm']:.3f} [{entry['iqm_ci'][0]:.3f}, {entry['iqm_ci'][1]:.3f}]" in row
+    assert json.loads(Path(result["comparison"]).read_text())["across_games"][0]["games"] == ["breakout", "pong"]
+    # One game alone: nothing to aggregate across, and no such section.
+    alone = compare([runs / "pong"], tmp_path / "pong_report", bootstrap_reps=REPS)
+    assert alone["across_games"] == [] and "Across games" not in Path(alone["report"]).read_text()
