@@ -107,7 +107,9 @@ class RuleBasedDriver:
         vehicle: VehicleSpec = VehicleSpec(),
     ) -> None:
         if not isinstance(observation_mode, StateObservation):
-            raise ValueError(f"the rule-based driver reads observation='state', got {getattr(observation_mode, 'name', observation_mode)!r}")
+            raise ValueError(f"the rule-based lane keeper reads DriveLab/LaneKeep-v0's observation='state', got "
+                             f"{type(observation_mode).__name__} {getattr(observation_mode, 'name', observation_mode)!r}; "
+                             f"on DriveLab/Highway-v0 the rule-based driver is drivelab.agents.highway_driver.HighwayDriver")
         self.observation_mode = observation_mode
         self.action_mode = action_mode
         self.decision_dt_s = decision_dt_s

@@ -111,3 +111,15 @@ def test_unknown_tracker_raises_a_one_line_error():
     with pytest.raises(ValueError) as excinfo:
         RuleBasedDriverConfig(tracker="mpc")
     assert str(excinfo.value) == "unknown tracker 'mpc'; allowed: pid, stanley, pure_pursuit"
+
+
+def test_the_lane_keeper_on_the_highway_says_which_driver_drives_there():
+    env = gym.make("DriveLab/Highway-v0")
+    try:
+        with pytest.raises(ValueError) as excinfo:
+            RuleBasedDriver.for_env(env)
+    finally:
+        env.close()
+    assert str(excinfo.value) == ("the rule-based lane keeper reads DriveLab/LaneKeep-v0's observation='state', got "
+                                  "TrafficStateObservation 'state'; on DriveLab/Highway-v0 the rule-based driver is "
+                                  "drivelab.agents.highway_driver.HighwayDriver")
