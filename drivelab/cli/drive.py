@@ -4,6 +4,7 @@ metrics, in the terminal or the PyBullet GUI."""
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
                 reset_options = None if args.first_track_seed is None else {"track_seed": args.first_track_seed + seed - args.seed}
                 total_reward, _, info = run_episode(agent, timed, seed, reset_options)
                 metrics = {key: info[key] for key in info if key in METRIC_COLUMNS + TRAFFIC_COLUMNS
-                           or key in ("collision", "rolled_over", "distance_m", "track_seed")}
+                           or key in ("collision", "rolled_over", "distance_m", "track_seed", "crash")}
                 episode = {"seed": seed, "return": total_reward, **metrics, "wall_time_s": timed.wall_time_s}
                 if perceived:
                     episode["perception_mae"] = env.unwrapped.observation_mode.mean_absolute_errors()
@@ -144,6 +145,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
     summary = {
         "episodes": len(episodes),
         **({"collision_count": sum(bool(e["collision"]) for e in episodes),
+            "crash_kinds": dict(collections.Counter(e["crash"]["kind"] for e in episodes if "crash" in e)),
             "driving_score_mean": sum(e["driving_score"] for e in episodes) / len(episodes)}
            if "driving_score" in episodes[0] else {}),
         "route_completion_mean": sum(e["route_completion"] for e in episodes) / len(episodes),
@@ -164,6 +166,11 @@ def cmd_drive(args: argparse.Namespace) -> int:
         print(f"{label} on {env_id}, action={action}, observation={observation}")
         traffic = TRAFFIC_COLUMNS if "driving_score" in episodes[0] else ()
         print_table(episodes, ("seed", "return") + METRIC_COLUMNS + traffic)
+        for episode in episodes:
+            if "crash" in episode:
+                crash = episode["crash"]
+                print(f"seed {episode['seed']}: {crash['kind'].replace('_', ' ')} at {crash['speed_mps']:.1f} m/s, the other at "
+                      f"{crash['other_speed_mps']:.1f} m/s, {crash['ds_m']:+.1f} m along and {crash['dd_m']:+.1f} m across")
         print(f"mean route completion {summary['route_completion_mean']:.3f}, worst lateral error RMS "
               f"{summary['lateral_error_rms_max']:.3f} m, off road {summary['off_road_count']}/{len(episodes)}, "
               f"mean speed {summary['mean_speed']:.2f} m/s")

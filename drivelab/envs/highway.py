@@ -21,7 +21,7 @@ from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLO
 from drivelab.envs.camera import CAMERA_MOUNTS, Box3D, CameraSpec, Palette, RoadCamera, camera_pose
 from drivelab.envs.modes import ACTION_MODES, ActionMode, MetaAction
 from drivelab.envs.observations import CameraObservation, DrivingState, Feature, FeatureVector
-from drivelab.envs.traffic import Footprint, Traffic, TrafficOptions
+from drivelab.envs.traffic import NO_LANE, Footprint, Traffic, TrafficOptions
 from drivelab.envs.vehicle import VehicleSpec
 from drivelab.envs.world import PhysicsSettings, World
 from drivelab.planning import LaneSpeedProfile, Road, TrackSpec, generate_track, lane_speed_profile, minimum_jerk
@@ -36,6 +36,11 @@ TRAFFIC_COLOR = (0.27, 0.51, 0.94)  # blue, as the dashboard draws them  # a tim
 # Infraction penalties of the driving score (route completion times each penalty that applies), after the
 # CARLA leaderboard's: a collision with a vehicle multiplies it by 0.60 there. A headway violation is ours.
 COLLISION_PENALTY_FACTOR = 0.60
+# How a crash came about, from the car's point of view (the final info's "crash", checked in this order):
+CRASH_KINDS = ("own_lane_change",  # the car was changing lanes (a meta-action's change under way)
+               "cut_in",           # the other vehicle was changing lanes
+               "rear_end",         # the car ran into a vehicle ahead in its lane
+               "from_behind")      # a vehicle behind ran into the car
 HEADWAY_PENALTY_FACTOR = 0.95
 OFF_ROAD_PENALTY_FACTOR = 0.70
 
@@ -242,7 +247,9 @@ class HighwayEnv(DrivingWorldEnv):
     ``max_episode_s``. The final ``info`` has LaneKeep's metrics and ``collision``, ``lane_changes`` (started by
     the car), ``headway_violations`` (times the gap to the vehicle ahead fell under 1 s), ``headway_violation_s``,
     ``noop_manoeuvres`` and ``driving_score``: route completion × 0.60 after a collision × 0.70 off the road ×
-    0.95 per headway violation.
+    0.95 per headway violation. After a collision it also has ``crash``: the other vehicle's place relative to the
+    car (``ds_m`` along the road, ahead positive, ``dd_m`` across it, left positive), both speeds, who was changing
+    lanes, and its ``kind``: ``"own_lane_change"``, ``"cut_in"``, ``"rear_end"`` or ``"from_behind"``.
 
     ## Arguments
     ``gym.make("DriveLab/Highway-v0", observation="state", action="meta", **options)``; every option and its
@@ -347,6 +354,7 @@ class HighwayEnv(DrivingWorldEnv):
         self.headway_violation_s = 0.0
         self._under_headway = False
         self.collided_with: int | None = None
+        self.crash: dict[str, Any] | None = None
         self._control_ticks = 0
         self._sense()
         if self.render_mode == "human":
@@ -451,6 +459,7 @@ class HighwayEnv(DrivingWorldEnv):
             rolled_over = max(abs(state.roll_rad), abs(state.pitch_rad)) > ROLLOVER_LIMIT_RAD
             if len(hits):
                 collision, self.collided_with = True, int(hits[0])
+                self.crash = self._describe_crash(self.collided_with, footprint)
             if self.control_trace is not None:
                 self.control_trace.append(self._control_snapshot(control))
             if collision or off_road or rolled_over:
@@ -489,6 +498,23 @@ class HighwayEnv(DrivingWorldEnv):
             return period_s
         return 0.0
 
+    def _describe_crash(self, vehicle: int, ego: Footprint) -> dict[str, Any]:
+        """The crash with ``vehicle`` as it happened: where that vehicle was relative to the car (``ds_m`` along the
+        road, ahead positive; ``dd_m`` across it, left positive, centre to centre), both speeds, who was changing
+        lanes, and its ``kind`` (:data:`CRASH_KINDS`)."""
+        t = self.traffic
+        ds = float((t.s_m[vehicle] - ego.s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2)
+        other_changing, own_changing = bool(t.from_lane[vehicle] != NO_LANE), self.change is not None
+        if own_changing:
+            kind = "own_lane_change"
+        elif other_changing:
+            kind = "cut_in"
+        else:
+            kind = "rear_end" if ds > 0 else "from_behind"
+        return {"kind": kind, "vehicle": vehicle, "ds_m": ds, "dd_m": float(t.d_m[vehicle] - ego.d_m),
+                "speed_mps": float(ego.speed_mps), "other_speed_mps": float(t.speed_mps[vehicle]),
+                "own_lane_change": own_changing, "other_lane_change": other_changing}
+
     def episode_metrics(self, *, off_road: bool, rolled_over: bool, collision: bool) -> dict[str, Any]:
         metrics = self._driving_metrics(self.options.route_length_m, off_road=off_road, rolled_over=rolled_over,
                                         collision=collision)
@@ -500,6 +526,8 @@ class HighwayEnv(DrivingWorldEnv):
         metrics.update(lane_changes=self.lane_changes, headway_violations=self.headway_violations,
                        headway_violation_s=self.headway_violation_s, noop_manoeuvres=self.noop_manoeuvres,
                        driving_score=score)
+        if collision and self.crash is not None:
+            metrics["crash"] = self.crash
         return metrics
 
     # -- what a viewer reads --------------------------------------------------------------------

@@ -166,6 +166,10 @@ def test_running_into_a_stopped_car_is_a_collision_that_ends_the_episode():
         assert not truncated
     assert info["collision"] and env.collided_with == 0 and steps <= 3
     assert reward < -29.0  # the collision penalty
+    crash = info["crash"]
+    assert crash["kind"] == "rear_end" and crash["vehicle"] == 0 and crash["other_speed_mps"] == 0.0
+    assert 4.0 < crash["ds_m"] <= 4.6 + 0.5 and abs(crash["dd_m"]) < 0.5  # nose to tail: about one car length apart
+    assert crash["speed_mps"] > 15.0 and not crash["own_lane_change"] and not crash["other_lane_change"]
     assert info["driving_score"] == pytest.approx(info["route_completion"] * 0.60 * 0.95 ** info["headway_violations"])
 
 
@@ -185,6 +189,34 @@ def test_tailgating_counts_headway_violations_and_changing_lanes_avoids_the_cras
     while not (terminated or truncated):
         _, _, terminated, truncated, info = env.step(KEEP)
     assert info["collision"] and info["headway_violations"] >= 1 and info["headway_violation_s"] > 0
+
+
+def drive_until_done(env: HighwayEnv, first_action: int) -> dict:
+    _, _, terminated, truncated, info = env.step(first_action)
+    while not (terminated or truncated):
+        _, _, terminated, truncated, info = env.step(KEEP)
+    return info
+
+
+def test_a_crash_says_how_it_came_about_a_cut_in_a_lane_change_of_its_own_or_from_behind():
+    env = empty_road()
+    env.reset(seed=5)
+    # A slower vehicle 30 m ahead in the next lane to the left starts moving into the car's lane.
+    one_vehicle(env, ahead_m=30.0, lane=1, speed_mps=15.0)
+    env.traffic.from_lane[0], env.traffic.d_m[0] = 2, env.road.lane_center_d(2)
+    info = drive_until_done(env, KEEP)
+    assert info["collision"] and info["crash"]["kind"] == "cut_in" and info["crash"]["other_lane_change"]
+    assert 0.0 < info["crash"]["dd_m"] < 2.0  # still coming over from the left
+    # The car moves left into a vehicle beside it.
+    env.reset(seed=5)
+    one_vehicle(env, ahead_m=2.0, lane=2, speed_mps=float(env.vehicle_state.speed_mps))
+    info = drive_until_done(env, LEFT)
+    assert info["collision"] and info["crash"]["kind"] == "own_lane_change" and info["crash"]["own_lane_change"]
+    # A vehicle behind in the car's lane: hit from behind.
+    env.reset(seed=5)
+    one_vehicle(env, ahead_m=-4.0, lane=1, speed_mps=25.0)
+    crash = env._describe_crash(0, env.ego_footprint())
+    assert crash["kind"] == "from_behind" and crash["ds_m"] == pytest.approx(-4.0)
 
 
 def test_the_state_observation_is_read_by_feature_name():

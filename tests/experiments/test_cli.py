@@ -183,3 +183,20 @@ def test_bench_train_on_an_atari_game_compares_with_plain_sb3_and_measures_both_
                            (["--env", "ALE/Pong-v5", "--vec-env", "fast"], "--vec-env must be one of default, envpool")):
         refused = drivelab("bench", "train", *args)
         assert refused.returncode == 2 and expected in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+
+
+def test_drive_on_the_highway_says_how_each_crash_came_about():
+    result = drivelab("drive", "--env", "DriveLab/Highway-v0", "--agent", "random", "--episodes", "3", "--seed", "0",
+                      "--option", "density_per_km=80", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    crashed = [episode for episode in report["episodes"] if episode["collision"]]
+    assert crashed, "random lane changes in dense traffic crash"
+    assert all(episode["crash"]["kind"] in ("own_lane_change", "cut_in", "rear_end", "from_behind") for episode in crashed)
+    assert not any("crash" in episode for episode in report["episodes"] if not episode["collision"])
+    assert sum(report["summary"]["crash_kinds"].values()) == report["summary"]["collision_count"] == len(crashed)
+    text = drivelab("drive", "--env", "DriveLab/Highway-v0", "--agent", "random", "--episodes", "3", "--seed", "0",
+                    "--option", "density_per_km=80").stdout.splitlines()
+    assert text[-1].startswith("mean route completion")
+    first = crashed[0]["crash"]
+    assert f"seed {crashed[0]['seed']}: {first['kind'].replace('_', ' ')} at {first['speed_mps']:.1f} m/s" in "\n".join(text)
