@@ -48,6 +48,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def check_speed_loop_rate(require: Callable[[bool, str], None], speed_loop_hz: Any, physics_hz: float, control_hz: float,
+                          control_name: str) -> None:
+    """The speed loop closes every whole number of physics steps, a whole number of times per control period."""
+    def whole(ratio: float) -> bool:
+        return abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
+
+    fits = is_number(speed_loop_hz) and speed_loop_hz > 0 and whole(physics_hz / speed_loop_hz) and whole(speed_loop_hz / control_hz)
+    require(fits, f"option speed_loop_hz must divide physics_hz ({physics_hz}) and be a whole multiple of {control_name} "
+                  f"({control_hz}), got {speed_loop_hz!r}")
+
+
 def option_check(env_id: str) -> Callable[[bool, str], None]:
     """``require(condition, message)``: a one-line ``ValueError`` naming ``env_id`` when the condition fails."""
     def require(condition: bool, message: str) -> None:
@@ -120,7 +131,8 @@ class DrivingWorldEnv(gym.Env):
 
     A subclass sets, in its ``__init__``: ``options`` (with ``target_speed_mps``, ``render_width`` and
     ``render_height``), ``world``, ``vehicle_spec``, ``speed_controller``, ``substeps`` (physics steps per
-    speed-loop period), ``speed_profile`` (or None) and ``_needs_road_meshes``; and, each reset, calls
+    control period), ``speed_loop_every`` (physics steps per period of the speed loop, which divides ``substeps``),
+    ``speed_profile`` (or None) and ``_needs_road_meshes``; and, each reset, calls
     :meth:`_place_ego` and :meth:`_start_records`, then :meth:`_sense`.
     """
 
@@ -212,18 +224,20 @@ class DrivingWorldEnv(gym.Env):
         self._lane_heading = float(frenet.heading)
 
     def _hold_speed(self, steer_rad: float) -> None:
-        """The decision period's physics steps, with the speed PID closing its loop at physics rate."""
+        """The control period's physics steps, with the speed PID closing its loop every ``speed_loop_every`` of them."""
         ego, world, controller, state = self.ego, self.world, self.speed_controller, self.vehicle_state
         target = self.target_speed_mps = self._planned_speed()
         if self.speed_profile is not None:
             lateral_accel = abs(state.speed_mps * state.yaw_rate_radps)
             cap = max(TRACTION_MIN_THROTTLE, 1.0 - lateral_accel / TRACTION_LATERAL_MPS2)
             controller.pid.output_limits = (-1.0, cap)
+        every = self.speed_loop_every
+        advance = world.step_physics if every == 1 else functools.partial(world.step_physics_for, every)
         # The first measurement is the one sensed at the end of the last step: no physics ran since,
         # and it is the speed along the same yaw, so it saves a PyBullet query.
-        pedals = controller.run(target, state.speed_mps, world.dt_s, self.substeps,
+        pedals = controller.run(target, state.speed_mps, world.dt_s * every, self.substeps // every,
                                 measure_speed=functools.partial(ego.forward_speed_mps, state.yaw_rad),
-                                apply_pedals=ego.drive, advance=world.step_physics)
+                                apply_pedals=ego.drive, advance=advance)
         self._last_command = (steer_rad, pedals.throttle, pedals.brake)
 
     def _planned_speed(self) -> float:

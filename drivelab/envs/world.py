@@ -339,6 +339,12 @@ class World:
         self._step()
         self.physics_steps += 1
 
+    def step_physics_for(self, steps: int) -> None:
+        """Advance the physics by ``steps`` fixed time steps."""
+        for _ in range(steps):
+            self._step()
+        self.physics_steps += steps
+
     def collisions(self, vehicle: Vehicle) -> list[int]:
         """Bodies other than the ground that ``vehicle`` touches."""
         contacts = self.client.getContactPoints(bodyA=vehicle.body_id)
