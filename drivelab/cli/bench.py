@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from drivelab.cli.common import Parser, UsageError, json_ready
+from drivelab.cli.common import Parser, UsageError, env_options, json_ready
 
 
 def cmd_bench_env(args: argparse.Namespace) -> int:
@@ -17,6 +17,9 @@ def cmd_bench_env(args: argparse.Namespace) -> int:
         raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
     if args.rounds < 1:
         raise UsageError(f"--rounds must be >= 1, got {args.rounds}")
+    options = env_options(args.option)
+    if options and args.env != "DriveLab/LaneKeep-v0":
+        raise UsageError(f"--option is for DriveLab/LaneKeep-v0's bench (its env and the ceiling's scene), not {args.env}")
     if args.env == "DriveLab/Highway-v0":
         from drivelab.experiments.bench_highway import bench_highway, check_vehicles, format_highway_bench
 
@@ -30,8 +33,11 @@ def cmd_bench_env(args: argparse.Namespace) -> int:
         return 0
     if args.env != "DriveLab/LaneKeep-v0":
         raise UsageError(f"--env must be DriveLab/LaneKeep-v0 or DriveLab/Highway-v0, got {args.env!r}")
-    result = bench_env(seconds=args.seconds, with_peer=not args.no_peer, rounds=args.rounds,
-                       progress=None if args.json else print)
+    try:
+        result = bench_env(seconds=args.seconds, with_peer=not args.no_peer, rounds=args.rounds,
+                           progress=None if args.json else print, options=options)
+    except ValueError as error:  # a bad --option, as gym.make words it
+        raise UsageError(str(error).splitlines()[0]) from None
     if args.json:
         print(json.dumps(json_ready(result)))
     else:
@@ -115,6 +121,8 @@ def add_bench_command(commands) -> None:
                      help="DriveLab/LaneKeep-v0 (replayed laps, the physics ceiling) or DriveLab/Highway-v0 (each action "
                           "mode, with --vehicles others) (default: %(default)s)")
     env.add_argument("--vehicles", type=int, default=20, help="with DriveLab/Highway-v0: other vehicles (default: %(default)s, as highway-fast-v0)")
+    env.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                     help="with DriveLab/LaneKeep-v0: an env option for its workloads and the ceiling's scene (repeatable)")
     env.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     env.set_defaults(handler=cmd_bench_env)
     train_bench = targets.add_parser("train", help="drivelab train (with tracking) vs a plain stable-baselines3 script")

@@ -50,13 +50,20 @@ def is_number(value: Any) -> bool:
 
 def check_speed_loop_rate(require: Callable[[bool, str], None], speed_loop_hz: Any, physics_hz: float, control_hz: float,
                           control_name: str) -> None:
-    """The speed loop closes every whole number of physics steps, a whole number of times per control period."""
+    """The speed loop closes every physics step (``None``), or every whole number of them, a whole number of times per
+    control period."""
     def whole(ratio: float) -> bool:
         return abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
 
-    fits = is_number(speed_loop_hz) and speed_loop_hz > 0 and whole(physics_hz / speed_loop_hz) and whole(speed_loop_hz / control_hz)
-    require(fits, f"option speed_loop_hz must divide physics_hz ({physics_hz}) and be a whole multiple of {control_name} "
-                  f"({control_hz}), got {speed_loop_hz!r}")
+    fits = speed_loop_hz is None or (is_number(speed_loop_hz) and speed_loop_hz > 0 and whole(physics_hz / speed_loop_hz)
+                                     and whole(speed_loop_hz / control_hz))
+    require(fits, f"option speed_loop_hz must be None (every physics step) or divide physics_hz ({physics_hz}) and be a "
+                  f"whole multiple of {control_name} ({control_hz}), got {speed_loop_hz!r}")
+
+
+def speed_loop_every(options: Any) -> int:
+    """Physics steps per period of the speed loop, from the options ``physics_hz`` and ``speed_loop_hz``."""
+    return 1 if options.speed_loop_hz is None else round(options.physics_hz / options.speed_loop_hz)
 
 
 def option_check(env_id: str) -> Callable[[bool, str], None]:

@@ -13,7 +13,7 @@ from drivelab.envs.camera import (CAMERA_MOUNTS, CAMERA_RENDERERS, Box3D, Camera
                                   pybullet_camera_image, random_mount, random_palette)
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
                                    TRAINING_TRACK_SEEDS_END, DrivingWorldEnv, SeedCache, check_camera_options, check_speed_loop_rate,
-                                   check_track_seeds, option_check, options_from_kwargs)
+                                   check_track_seeds, option_check, options_from_kwargs, speed_loop_every)
 from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, SteerAction
 from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
 from drivelab.envs.vehicle import Vehicle, VehicleSpec
@@ -43,11 +43,11 @@ class LaneKeepOptions:
     initial_heading_max_rad: float = 0.0
     decision_hz: float = 20.0
     physics_hz: float = 100.0
-    # The speed PID closes its loop at 20 Hz, the rate the steering is commanded at, not at the physics' 100 Hz: the
-    # car's speed answers in about 0.25 s. The rule-based driver's laps of 10 default tracks at 10, 15 and 20 m/s came
-    # out the same either way (mean lateral error RMS within 0.001 m, mean speed within 0.004 m/s), and the step
-    # spends a quarter less outside the physics (BENCHMARKS.md, "a step twice as lean").
-    speed_loop_hz: float = 20.0
+    # How often the speed PID closes its loop: None, every physics step. At 20 Hz, the rate the steering is
+    # commanded at, the rule-based driver's laps of 10 default tracks at 10, 15 and 20 m/s came out the same (mean
+    # lateral error RMS within 0.001 m, mean speed within 0.004 m/s) and the step is cheaper, but DQN's 5-seed sweep
+    # left the road on 6 % of its final laps, against 0 % at 100 Hz (BENCHMARKS.md, "a step twice as lean").
+    speed_loop_hz: float | None = None
     max_episode_s: float = 90.0
     curvature_preview_m: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 30.0)
     steer_levels: int = 9
@@ -125,8 +125,8 @@ class LaneKeepEnv(DrivingWorldEnv):
     ## Description
     A car-sized vehicle (4.6 m long, 2.7 m wheelbase, rear-wheel drive, Ackermann steering; see
     :mod:`drivelab.envs.vehicle`) drives laps of a closed track generated from a seed, in PyBullet.
-    The task is to stay in the lane and complete the route. Physics ticks at ``physics_hz`` (100 Hz), the speed PID at
-    ``speed_loop_hz`` (20 Hz); the agent decides at ``decision_hz`` (20 Hz), so one ``step`` is 0.05 s of simulated time.
+    The task is to stay in the lane and complete the route. Physics and the speed PID tick at ``physics_hz`` (100 Hz;
+    the speed PID at ``speed_loop_hz`` if set); the agent decides at ``decision_hz`` (20 Hz), so one ``step`` is 0.05 s of simulated time.
 
     ## Action Space (``action=``)
     - ``"direct"``: ``Box([-1, 0, 0], [1, 1, 1], float32)`` = (steering × max steer 0.5 rad, throttle, brake).
@@ -137,8 +137,7 @@ class LaneKeepEnv(DrivingWorldEnv):
 
     The planned speed (the planning stage's, :func:`drivelab.planning.lane_speed_profile`, once per track) is
     ``target_speed_mps`` wherever the lane's curvature κ allows it, and ``sqrt(max_lateral_accel_mps2 / |κ|)`` in
-    the bends, with braking before them at 2 m/s² and acceleration out of them at 1 m/s². The speed PID (at
-    ``speed_loop_hz``) reads it 0.5 s ahead of the car, coasts instead of braking for commands under 5 % brake, and
+    the bends, with braking before them at 2 m/s² and acceleration out of them at 1 m/s². The speed PID reads it 0.5 s ahead of the car, coasts instead of braking for commands under 5 % brake, and
     has traction control: its throttle shrinks with the lateral acceleration (to 30 % at 2.8 m/s² and beyond),
     since full throttle in a bend spins this rear-wheel-drive car. ``max_lateral_accel_mps2=None`` holds
     ``target_speed_mps`` everywhere, bends included, without traction control (at 15 m/s the rule-based driver
@@ -209,7 +208,8 @@ class LaneKeepEnv(DrivingWorldEnv):
     ``lane`` (0, rightmost), ``laps`` (1.0), ``target_speed_mps`` (10), ``max_lateral_accel_mps2`` (3.5 m/s²; None:
     a constant speed set-point), ``initial_speed_mps`` (0),
     ``initial_offset_max_m`` (0), ``initial_heading_max_rad`` (0), ``decision_hz`` (20), ``physics_hz`` (100),
-    ``speed_loop_hz`` (20: a divisor of ``physics_hz`` and a whole multiple of ``decision_hz``), ``max_episode_s`` (90),
+    ``speed_loop_hz`` (None: every physics step; else a divisor of ``physics_hz`` and a whole multiple of ``decision_hz``),
+    ``max_episode_s`` (90),
     ``curvature_preview_m`` ((0, 5, 10, 20, 30)), ``steer_levels`` (9),
     ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (2.0), ``off_road_penalty`` (10),
     ``render_width`` (320), ``render_height`` (240), ``track_seed_range`` ([0, 1000000)): where random
@@ -256,7 +256,7 @@ class LaneKeepEnv(DrivingWorldEnv):
         self.action_space = self.action_mode.space
         self.observation_features = self.observation_mode.feature_names
         self.substeps = round(self.options.physics_hz / self.options.decision_hz)
-        self.speed_loop_every = round(self.options.physics_hz / self.options.speed_loop_hz)
+        self.speed_loop_every = speed_loop_every(self.options)
         self.decision_dt_s = 1.0 / self.options.decision_hz
         self.world = World(PhysicsSettings(physics_hz=self.options.physics_hz), gui=render_mode == "human")
         self.speed_controller = SpeedController(brake_deadband=SPEED_BRAKE_DEADBAND)

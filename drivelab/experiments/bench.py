@@ -82,14 +82,14 @@ def record_lap(env, driver, seed: int) -> list:
     return actions
 
 
-def _lanekeep_workloads() -> tuple[Callable[[], None], Callable[[], None], Any, list[int], Callable[[], None]]:
+def _lanekeep_workloads(options: dict[str, Any]) -> tuple[Callable[[], None], Callable[[], None], Any, list[int], Callable[[], None]]:
     """The replayed env, the env with the driver, the env's unwrapped base, episode lengths, and a closer."""
     import gymnasium as gym
 
     import drivelab  # noqa: F401
     from drivelab.agents.rule_based import RuleBasedDriver
 
-    replay_env = gym.make("DriveLab/LaneKeep-v0", action="steer")
+    replay_env = gym.make("DriveLab/LaneKeep-v0", action="steer", **options)
     recorder = RuleBasedDriver.for_env(replay_env)
     episodes = [(seed, record_lap(replay_env, recorder, seed)) for seed in range(REPLAYED_EPISODES)]
     base = replay_env.unwrapped
@@ -107,7 +107,7 @@ def _lanekeep_workloads() -> tuple[Callable[[], None], Callable[[], None], Any, 
             base.clear_track_cache()  # a new track each episode, as in training
             replay_env.reset(seed=episodes[replay["episode"]][0])
 
-    driven_env = gym.make("DriveLab/LaneKeep-v0", action="steer")
+    driven_env = gym.make("DriveLab/LaneKeep-v0", action="steer", **options)
     driver = RuleBasedDriver.for_env(driven_env)
     driven = {"observation": driven_env.reset(seed=0)[0]}
 
@@ -126,13 +126,13 @@ def _lanekeep_workloads() -> tuple[Callable[[], None], Callable[[], None], Any, 
     return replay_step, driven_step, base, [len(actions) for _, actions in episodes], close
 
 
-def _ceiling_workload() -> tuple[Callable[[], None], Callable[[], None]]:
+def _ceiling_workload(options: dict[str, Any]) -> tuple[Callable[[], None], Callable[[], None]]:
     """Raw ``stepSimulation`` on LaneKeep's scene: the ground, a track, the car driving a steady circle."""
     from drivelab.envs.lanekeep import LaneKeepOptions
     from drivelab.envs.world import PhysicsSettings, World
     from drivelab.planning import TrackSpec, generate_track
 
-    options = LaneKeepOptions()
+    options = LaneKeepOptions.from_kwargs(options)
     world = World(PhysicsSettings(physics_hz=options.physics_hz))
     road = generate_track(0, TrackSpec())
     world.set_road(road)
@@ -181,15 +181,20 @@ def run_interleaved(workloads: dict[str, _Measurement], seconds: float, rounds: 
 
 
 def bench_env(seconds: float = 10.0, with_peer: bool = True, rounds: int = 5,
-              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+              progress: Callable[[str], None] | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure LaneKeep (replayed, and with its driver), the ceiling and the peer; return the figures and ratios.
 
     :param seconds: wall time given to each workload, split over ``rounds`` interleaved rounds.
+    :param options: LaneKeep options for its two workloads and the ceiling's scene (``ValueError`` if bad).
     """
+    from drivelab.envs.lanekeep import LaneKeepOptions
+
+    options = dict(options or {})
+    LaneKeepOptions.from_kwargs(dict(options))  # bad options fail here, before anything runs
     say = progress or (lambda _message: None)
     say(f"recording {REPLAYED_EPISODES} laps of the rule-based driver to replay ...")
-    replay_step, driven_step, base, episode_lengths, close_lanekeep = _lanekeep_workloads()
-    ceiling_step, close_ceiling = _ceiling_workload()
+    replay_step, driven_step, base, episode_lengths, close_lanekeep = _lanekeep_workloads(options)
+    ceiling_step, close_ceiling = _ceiling_workload(options)
     workloads = {"lanekeep": _Measurement(replay_step), "with_driver": _Measurement(driven_step),
                  "ceiling": _Measurement(ceiling_step)}
     peer = add_peer(workloads, with_peer, say)
@@ -207,6 +212,7 @@ def bench_env(seconds: float = 10.0, with_peer: bool = True, rounds: int = 5,
     ceiling = ceiling_physics / (physics_hz / decision_hz)
     result: dict[str, Any] = {
         "env": "DriveLab/LaneKeep-v0",
+        "options": options,
         "actions": "replayed (the rule-based driver's, recorded first)",
         "seconds_per_measurement": seconds,
         "rounds": rounds,

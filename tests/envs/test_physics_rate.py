@@ -51,19 +51,19 @@ def test_too_coarse_a_time_step_loses_grip_in_the_bend():
 
 @pytest.mark.parametrize("target_speed_mps", [10.0, 20.0])
 def test_a_speed_loop_at_the_decision_rate_drives_the_laps_a_loop_at_physics_rate_does(target_speed_mps):
-    """LaneKeep's speed PID closes its loop at 20 Hz (``speed_loop_hz``), not at every physics step."""
-    decision_rate = lap_metrics(100.0, target_speed_mps=target_speed_mps)
-    physics_rate = lap_metrics(100.0, target_speed_mps=target_speed_mps, speed_loop_hz=100.0)
+    """``speed_loop_hz=20``: the speed PID closes its loop once a decision, not at every physics step."""
+    decision_rate = lap_metrics(100.0, target_speed_mps=target_speed_mps, speed_loop_hz=20.0)
+    physics_rate = lap_metrics(100.0, target_speed_mps=target_speed_mps)
     assert decision_rate["route_completion"] == physics_rate["route_completion"] == 1.0
     assert decision_rate["lateral_error_rms"] == pytest.approx(physics_rate["lateral_error_rms"], abs=0.01)
     assert decision_rate["mean_speed"] == pytest.approx(physics_rate["mean_speed"], rel=0.005)
     assert decision_rate["episode_time_s"] == pytest.approx(physics_rate["episode_time_s"], rel=0.005)
 
 
-@pytest.mark.parametrize("speed_loop_hz, updates_per_step", [(20.0, 1), (50.0, None), (100.0, 5)])
+@pytest.mark.parametrize("speed_loop_hz, updates_per_step", [(20.0, 1), (50.0, None), (100.0, 5), (None, 5)])
 def test_the_speed_pid_updates_at_speed_loop_hz(speed_loop_hz, updates_per_step):
     if updates_per_step is None:  # 50 Hz is 2.5 updates a decision at 20 Hz: refused in one line
-        with pytest.raises(ValueError, match=r"^DriveLab/LaneKeep-v0: option speed_loop_hz must divide physics_hz \(100.0\) "
+        with pytest.raises(ValueError, match=r"^DriveLab/LaneKeep-v0: option speed_loop_hz must be None \(every physics step\) or divide physics_hz \(100.0\) "
                                              r"and be a whole multiple of decision_hz \(20.0\), got 50.0$"):
             gym.make("DriveLab/LaneKeep-v0", speed_loop_hz=speed_loop_hz)
         return
@@ -74,6 +74,6 @@ def test_the_speed_pid_updates_at_speed_loop_hz(speed_loop_hz, updates_per_step)
     pid.update = lambda *args, **kwargs: calls.append(args[2]) or update(*args, **kwargs)
     physics_before = env.unwrapped.world.physics_steps
     env.step(env.action_space.sample() * 0)
-    assert calls == [pytest.approx(1.0 / speed_loop_hz)] * updates_per_step  # each with its own period as dt
+    assert calls == [pytest.approx(1.0 / (speed_loop_hz or 100.0))] * updates_per_step  # each with its period as dt
     assert env.unwrapped.world.physics_steps - physics_before == 5
     env.close()

@@ -67,6 +67,9 @@ def test_drive_prints_a_table_without_json():
         (["bench", "env", "--seconds", "-1"], "--seconds must be a positive number"),
         (["bench", "env", "--env", "DriveLab/Nope-v0"], "--env must be DriveLab/LaneKeep-v0 or DriveLab/Highway-v0"),
         (["bench", "env", "--env", "DriveLab/Highway-v0", "--vehicles", "500"], "--vehicles must be an integer in 0..200"),
+        (["bench", "env", "--option", "speed_loop_hz=30"], "option speed_loop_hz must be None (every physics step) or divide "
+                                                            "physics_hz (100.0) and be a whole multiple of decision_hz (20.0), got 30"),
+        (["bench", "env", "--env", "DriveLab/Highway-v0", "--option", "speed_loop_hz=20"], "--option is for DriveLab/LaneKeep-v0's bench"),
         (["fly"], "invalid choice: 'fly'"),
     ],
 )
@@ -77,6 +80,18 @@ def test_bad_input_is_one_line_and_exit_status_2(args, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
+
+
+def test_bench_env_takes_lanekeep_options_for_its_env_and_the_ceilings_scene():
+    result = drivelab("bench", "env", "--option", "physics_hz=200", "--option", "speed_loop_hz=20", "--seconds", "0.3",
+                      "--rounds", "1", "--no-peer", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["options"] == {"physics_hz": 200, "speed_loop_hz": 20}
+    assert report["physics_hz"] == 200 and report["decision_hz"] == 20
+    # The ceiling steps the same scene at 200 Hz: ten physics steps make one env step.
+    assert report["ceiling_steps_per_s"] == pytest.approx(report["ceiling_physics_steps_per_s"] / 10)
+    assert report["ceiling_sim_seconds_per_s"] == pytest.approx(report["ceiling_physics_steps_per_s"] / 200)
 
 
 def test_bench_env_json_has_every_figure_and_consistent_ratios():
