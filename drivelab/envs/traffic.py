@@ -273,7 +273,7 @@ class Traffic:
         or NO_LANE; ``gap``, ``speed``: ``(ahead/behind, driver, lane)`` of its neighbours, as :meth:`_mobil_turns` finds them."""
         o, rows, lanes, k = self.options, np.arange(len(due)), self.road.lane_count, len(due)
         lane = self.lane[due]
-        # Left and right weighed in one call on arrays twice as long (left first): the same arithmetic entry by entry,
+        # Left and right (a tie goes left) weighed in one call on arrays twice as long: the same arithmetic entry by entry,
         # at half the numpy calls, which cost more than the arithmetic on a few dozen drivers.
         both = np.concatenate((lane + 1, lane - 1))
         exists = (both >= 0) & (both < lanes)
