@@ -48,15 +48,18 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_whole(ratio: float) -> bool:
+    """A ratio of two rates that is a whole number >= 1 (up to rounding): one rate ticks a whole number of times per
+    tick of the other."""
+    return abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
+
+
 def check_speed_loop_rate(require: Callable[[bool, str], None], speed_loop_hz: Any, physics_hz: float, control_hz: float,
                           control_name: str) -> None:
     """The speed loop closes every physics step (``None``), or every whole number of them, a whole number of times per
     control period."""
-    def whole(ratio: float) -> bool:
-        return abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
-
-    fits = speed_loop_hz is None or (is_number(speed_loop_hz) and speed_loop_hz > 0 and whole(physics_hz / speed_loop_hz)
-                                     and whole(speed_loop_hz / control_hz))
+    fits = speed_loop_hz is None or (is_number(speed_loop_hz) and speed_loop_hz > 0 and is_whole(physics_hz / speed_loop_hz)
+                                     and is_whole(speed_loop_hz / control_hz))
     require(fits, f"option speed_loop_hz must be None (every physics step) or divide physics_hz ({physics_hz}) and be a "
                   f"whole multiple of {control_name} ({control_hz}), got {speed_loop_hz!r}")
 

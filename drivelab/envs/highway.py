@@ -17,8 +17,8 @@ import numpy as np
 from drivelab.control import SpeedController, Stanley
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
                                    SPEED_PREVIEW_S, TRAINING_TRACK_SEEDS_END, DrivingWorldEnv, SeedCache, check_camera_options,
-                                   check_speed_loop_rate, check_track_seeds, is_number, option_check, options_from_kwargs,
-                                   speed_loop_every)
+                                   check_speed_loop_rate, check_track_seeds, is_number, is_whole, option_check,
+                                   options_from_kwargs, speed_loop_every)
 from drivelab.envs.camera import CAMERA_MOUNTS, Box3D, CameraSpec, Palette, RoadCamera, camera_pose
 from drivelab.envs.modes import ACTION_MODES, ActionMode, MetaAction
 from drivelab.envs.observations import CameraObservation, DrivingState, Feature, FeatureVector
@@ -144,11 +144,11 @@ class HighwayOptions:
         require(isinstance(self.nearby_vehicles, int) and 0 <= self.nearby_vehicles <= 32,
                 f"option nearby_vehicles must be an integer in 0..32, got {self.nearby_vehicles!r}")
         substeps = self.physics_hz / self.control_hz
-        require(abs(substeps - round(substeps)) < 1e-9 and round(substeps) >= 1,
+        require(is_whole(substeps),
                 f"option physics_hz ({self.physics_hz}) must be a whole multiple of control_hz ({self.control_hz})")
         check_speed_loop_rate(require, self.speed_loop_hz, self.physics_hz, self.control_hz, "control_hz")
         every = self.control_hz / self.traffic_hz if number(self.traffic_hz) and self.traffic_hz > 0 else math.nan
-        require(abs(every - round(every)) < 1e-9 and round(every) >= 1,
+        require(is_whole(every),
                 f"option control_hz ({self.control_hz}) must be a whole multiple of traffic_hz ({self.traffic_hz!r})")
         try:
             self.track_spec()
@@ -296,7 +296,7 @@ class HighwayEnv(DrivingWorldEnv):
         self.observation_features = self.observation_mode.feature_names
         decision_hz = o.decision_hz if o.decision_hz is not None else (1.0 if self.meta else o.control_hz)
         controls = o.control_hz / decision_hz
-        if abs(controls - round(controls)) > 1e-9 or round(controls) < 1:
+        if not is_whole(controls):
             raise ValueError(f"{ENV_ID}: option control_hz ({o.control_hz}) must be a whole multiple of decision_hz ({decision_hz})")
         self.controls_per_decision = round(controls)
         self.decision_dt_s = 1.0 / decision_hz
@@ -508,7 +508,7 @@ class HighwayEnv(DrivingWorldEnv):
         road, ahead positive; ``dd_m`` across it, left positive, centre to centre), both speeds, who was changing
         lanes, and its ``kind`` (:data:`CRASH_KINDS`)."""
         t = self.traffic
-        ds = float((t.s_m[vehicle] - ego.s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2)
+        ds = float(t.offsets_along(ego.s_m)[vehicle])
         other_changing, own_changing = bool(t.from_lane[vehicle] != NO_LANE), self.change is not None
         if own_changing:
             kind = "own_lane_change"
@@ -570,7 +570,7 @@ class HighwayEnv(DrivingWorldEnv):
     def _nearby(self, within_m: float) -> np.ndarray:
         """Indices of the traffic within ``within_m`` of the car along the road."""
         t = self.traffic
-        ds = (t.s_m - self._s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2
+        ds = t.offsets_along(self._s_m)
         return np.flatnonzero(np.abs(ds) <= within_m)
 
     def other_vehicles(self, within_m: float = 150.0, near: np.ndarray | None = None) -> list[tuple[float, float, float]]:
@@ -609,7 +609,7 @@ class HighwayEnv(DrivingWorldEnv):
         lane_now = road.lane_index(self._d_m)
         values = [state.speed_mps, self._d_m - road.lane_center_d(lane_now), ego.heading_rad, state.yaw_rate_radps,
                   float(lane_now), self.cruise_speed_mps, float(self.change is not None)]
-        ds = (t.s_m - ego.s_m + t.loop_m / 2) % t.loop_m - t.loop_m / 2
+        ds = t.offsets_along(ego.s_m)
         dd = t.d_m - ego.d_m
         distance = np.hypot(ds, dd)
         order = [int(i) for i in np.argsort(distance, kind="stable") if distance[i] <= o.sensing_range_m][:o.nearby_vehicles]

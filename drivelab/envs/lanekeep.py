@@ -13,7 +13,8 @@ from drivelab.envs.camera import (CAMERA_MOUNTS, CAMERA_RENDERERS, Box3D, Camera
                                   pybullet_camera_image, random_mount, random_palette)
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
                                    TRAINING_TRACK_SEEDS_END, DrivingWorldEnv, SeedCache, check_camera_options, check_speed_loop_rate,
-                                   check_track_seeds, option_check, options_from_kwargs, speed_loop_every)
+                                   check_track_seeds, is_whole, option_check, options_from_kwargs,
+                                   speed_loop_every)
 from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, SteerAction
 from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
 from drivelab.envs.vehicle import Vehicle, VehicleSpec
@@ -96,7 +97,7 @@ class LaneKeepOptions:
                 f"option perception_model must be a run directory (a string), got {self.perception_model!r}")
         require(isinstance(self.steer_levels, int) and self.steer_levels >= 2, f"option steer_levels must be an integer >= 2, got {self.steer_levels!r}")
         substeps = self.physics_hz / self.decision_hz
-        require(abs(substeps - round(substeps)) < 1e-9 and round(substeps) >= 1,
+        require(is_whole(substeps),
                 f"option physics_hz ({self.physics_hz}) must be a whole multiple of decision_hz ({self.decision_hz})")
         check_speed_loop_rate(require, self.speed_loop_hz, self.physics_hz, self.decision_hz, "decision_hz")
         try:

@@ -352,11 +352,16 @@ class Traffic:
             gaps.append(np.where(in_lane & (gap < self.loop_m / 2)[:, None], gap[:, None], np.inf).min(axis=0))
         return gaps[0], gaps[1]
 
+    def offsets_along(self, s_m: float) -> np.ndarray:
+        """Each vehicle's centre relative to arc length ``s_m`` along the loop, the shorter way round: in
+        ``[-loop_m / 2, loop_m / 2)``, ahead positive."""
+        return (self.s_m - s_m + self.loop_m / 2) % self.loop_m - self.loop_m / 2
+
     def collisions(self, ego: Footprint) -> np.ndarray:
         """Indices of the vehicles whose footprint overlaps the ego car's (separating-axis test in road coordinates)."""
         if self.count == 0:
             return np.zeros(0, dtype=int)
-        ds = (self.s_m - ego.s_m + self.loop_m / 2) % self.loop_m - self.loop_m / 2
+        ds = self.offsets_along(ego.s_m)
         near = np.flatnonzero(np.abs(ds) < float(self.length_m.max()) + ego.length_m + ego.width_m)
         if len(near) == 0:
             return near

@@ -126,13 +126,12 @@ def _lanekeep_workloads(options: dict[str, Any]) -> tuple[Callable[[], None], Ca
     return replay_step, driven_step, base, [len(actions) for _, actions in episodes], close
 
 
-def _ceiling_workload(options: dict[str, Any]) -> tuple[Callable[[], None], Callable[[], None]]:
-    """Raw ``stepSimulation`` on LaneKeep's scene: the ground, a track, the car driving a steady circle."""
-    from drivelab.envs.lanekeep import LaneKeepOptions
+def _ceiling_workload(options) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Raw ``stepSimulation`` on LaneKeep's scene (``options``: its ``LaneKeepOptions``): the ground, a track, the car
+    driving a steady circle."""
     from drivelab.envs.world import PhysicsSettings, World
     from drivelab.planning import TrackSpec, generate_track
 
-    options = LaneKeepOptions.from_kwargs(options)
     world = World(PhysicsSettings(physics_hz=options.physics_hz))
     road = generate_track(0, TrackSpec())
     world.set_road(road)
@@ -190,11 +189,11 @@ def bench_env(seconds: float = 10.0, with_peer: bool = True, rounds: int = 5,
     from drivelab.envs.lanekeep import LaneKeepOptions
 
     options = dict(options or {})
-    LaneKeepOptions.from_kwargs(dict(options))  # bad options fail here, before anything runs
+    scene = LaneKeepOptions.from_kwargs(options)  # bad options fail here, before anything runs
     say = progress or (lambda _message: None)
     say(f"recording {REPLAYED_EPISODES} laps of the rule-based driver to replay ...")
     replay_step, driven_step, base, episode_lengths, close_lanekeep = _lanekeep_workloads(options)
-    ceiling_step, close_ceiling = _ceiling_workload(options)
+    ceiling_step, close_ceiling = _ceiling_workload(scene)
     workloads = {"lanekeep": _Measurement(replay_step), "with_driver": _Measurement(driven_step),
                  "ceiling": _Measurement(ceiling_step)}
     peer = add_peer(workloads, with_peer, say)
