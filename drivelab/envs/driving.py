@@ -51,7 +51,7 @@ def is_number(value: Any) -> bool:
 def is_whole(ratio: float) -> bool:
     """A ratio of two rates that is a whole number >= 1 (up to rounding): one rate ticks a whole number of times per
     tick of the other."""
-    return abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
+    return math.isfinite(ratio) and abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
 
 
 def check_speed_loop_rate(require: Callable[[bool, str], None], speed_loop_hz: Any, physics_hz: float, control_hz: float,

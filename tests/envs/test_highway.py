@@ -244,6 +244,8 @@ def test_the_state_observation_is_read_by_feature_name():
     ({"behaviour": {"politeness": 2.0}}, "MOBIL politeness must be in [0, 1], got 2.0"),
     ({"traffic_speed_mps": [30, 20]}, "option traffic_speed_mps must be [low, high] with 0 < low <= high"),
     ({"lanes": 3}, "unknown option 'lanes'; allowed: observation, action, render_mode, track_seed"),
+    ({"traffic_hz": 0}, "option control_hz (20.0) must be a whole multiple of traffic_hz (0)"),
+    ({"traffic_hz": "fast"}, "option control_hz (20.0) must be a whole multiple of traffic_hz ('fast')"),
 ])
 def test_bad_options_are_one_line_naming_the_key(options, message):
     with pytest.raises(ValueError) as error:
