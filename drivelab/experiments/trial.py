@@ -417,6 +417,7 @@ def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, nex
 
     every_eval = trial["evaluation"]["every_steps"]
     every_checkpoint = trial["checkpoint_every_steps"]
+    budget = trial["budget_steps"]
 
     class EvaluateAndCheckpoint(BaseCallback):
         """Evaluates every ``evaluation.every_steps`` and checkpoints every ``checkpoint_every_steps``;
@@ -457,7 +458,9 @@ def _make_callback(recorder: Recorder, trial: dict[str, Any], run_dir: Path, nex
             if recorder.should_stop():
                 return self._stop_between_updates()
             steps = self.model.num_timesteps
-            if steps >= self.next_eval:
+            # From the budget on, the evaluation waits for the end of learn: DQN's last gradient step and PPO's
+            # last update come after this step's callbacks, and the final evaluation drives the saved model.
+            if self.next_eval <= steps < budget:
                 # Logged to W&B directly (not through SB3's logger, whose TensorBoard sync would log it twice).
                 if recorder.evaluate(self.model, steps) is None:
                     return self._stop_between_updates()  # next_eval stays: the evaluation is made on resume

@@ -101,6 +101,27 @@ def test_ppo_trial_fills_its_run_directory_and_its_wandb_run(tmp_path):
     assert wandb_run["exit_code"] == 0
 
 
+def test_the_final_evaluation_drives_the_saved_model(tmp_path):
+    """DQN trains after the callbacks of the step that ends its budget, so an evaluation made by the callback
+    at that step drove the model one gradient step before model.zip. The final evaluation is made after
+    ``learn``: driving model.zip on the evaluation tracks gives the recorded returns exactly. (A learning rate
+    of 0.01 and an update every step make that last gradient step change the drive.)"""
+    agent = {"name": "dqn", "algo": "dqn",
+             "hyperparams": {"learning_starts": 100, "train_freq": 1, "learning_rate": 0.01, "buffer_size": 5000}}
+    config = write_config(tmp_path, [agent], budget=600, every_eval=300, every_checkpoint=300, wandb_mode="disabled")
+    result = drivelab("train", str(config), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "runs" / "trialtest" / "dqn" / "seed-0"
+    assert evaluation_steps(run_dir) == [0, 0, 300, 300, 600, 600]
+    with (run_dir / "evaluations.csv").open() as stream:
+        recorded = [float(row["return"]) for row in csv.DictReader(stream) if row["env_steps"] == "600"]
+
+    driven = drivelab("drive", "--agent", str(run_dir), "--episodes", "2", "--seed", "1000000",
+                      "--first-track-seed", "1000000", "--json")
+    assert driven.returncode == 0, driven.stderr
+    assert [episode["return"] for episode in json.loads(driven.stdout)["episodes"]] == pytest.approx(recorded, rel=1e-12)
+
+
 def test_rule_based_trial_is_evaluated_once_and_recorded_at_zero_and_the_budget(tmp_path):
     config = write_config(tmp_path, [{"name": "driver", "algo": "rule_based"}], budget=5000, every_eval=1000,
                           every_checkpoint=1000, wandb_mode="disabled")
