@@ -692,8 +692,9 @@ def _train(trial, run_dir: Path, recorder: Recorder, tracker, status: dict[str, 
         _stop_here(model, run_dir, resume_eval, owner, keep_buffer)
     final_steps = int(model.num_timesteps)
     if _last_evaluated_steps(run_dir) == final_steps:
-        # Evaluated at the last step already: during learn, or by an attempt that stopped after it (whose rows
-        # were kept, the checkpoint being at the last step); the final video may still be due.
+        # Evaluated at the last step already (the callback leaves that step to the end of learn): by this attempt
+        # before learn, resumed from a checkpoint at the budget, or by an attempt that stopped after the final
+        # evaluation (whose rows were kept, the checkpoint being at the last step); the final video may still be due.
         if recorder.last is None:
             recorder.last = _evaluation_summary_at(run_dir, final_steps)
         if not recorder.film_final(model, final_steps):
