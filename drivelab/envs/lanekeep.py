@@ -13,8 +13,7 @@ from drivelab.envs.camera import (CAMERA_MOUNTS, CAMERA_RENDERERS, Box3D, Camera
                                   pybullet_camera_image, random_mount, random_palette)
 from drivelab.envs.driving import (PLANNED_ACCEL_MPS2, PLANNED_DECEL_MPS2, ROLLOVER_LIMIT_RAD, SPEED_BRAKE_DEADBAND,
                                    TRAINING_TRACK_SEEDS_END, DrivingWorldEnv, SeedCache, check_camera_options, check_speed_loop_rate,
-                                   check_track_seeds, is_whole, option_check, options_from_kwargs,
-                                   speed_loop_every)
+                                   check_track_seeds, is_number, is_whole, option_check, options_from_kwargs, speed_loop_every)
 from drivelab.envs.modes import ACTION_MODES, ActionMode, DiscreteSteerAction, SteerAction
 from drivelab.envs.observations import OBSERVATION_MODES, DrivingState
 from drivelab.envs.vehicle import Vehicle, VehicleSpec
@@ -72,15 +71,15 @@ class LaneKeepOptions:
         for name in ("track_length_m", "lane_width_m", "laps", "target_speed_mps", "decision_hz", "physics_hz",
                      "max_episode_s", "max_curvature_1pm", "render_width", "render_height"):
             value = getattr(self, name)
-            require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0,
+            require(is_number(value) and value > 0,
                     f"option {name} must be a positive number, got {value!r}")
         for name in ("initial_speed_mps", "initial_offset_max_m", "initial_heading_max_rad", "progress_reward_per_m",
                      "lateral_error_weight", "off_road_penalty"):
             value = getattr(self, name)
-            require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0,
+            require(is_number(value) and value >= 0,
                     f"option {name} must be a number >= 0, got {value!r}")
         value = self.max_lateral_accel_mps2
-        require(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0),
+        require(value is None or (is_number(value) and value > 0),
                 f"option max_lateral_accel_mps2 must be a positive number (m/s²) or None (hold target_speed_mps in bends too), got {value!r}")
         require(isinstance(self.lane_count, int) and self.lane_count >= 1, f"option lane_count must be an integer >= 1, got {self.lane_count!r}")
         require(isinstance(self.lane, int) and 0 <= self.lane < self.lane_count,
@@ -91,7 +90,7 @@ class LaneKeepOptions:
                 f"option camera_renderer must be one of {', '.join(CAMERA_RENDERERS)}, got {self.camera_renderer!r}")
         require(isinstance(self.camera_randomize, bool), f"option camera_randomize must be true or false, got {self.camera_randomize!r}")
         noise = self.camera_pixel_noise
-        require(isinstance(noise, (int, float)) and not isinstance(noise, bool) and 0 <= noise <= 100,
+        require(is_number(noise) and 0 <= noise <= 100,
                 f"option camera_pixel_noise must be a standard deviation in 0..100 (pixel values 0..255), got {noise!r}")
         require(self.perception_model is None or isinstance(self.perception_model, str),
                 f"option perception_model must be a run directory (a string), got {self.perception_model!r}")
