@@ -56,17 +56,20 @@ def is_whole(ratio: float) -> bool:
 
 def check_speed_loop_rate(require: Callable[[bool, str], None], speed_loop_hz: Any, physics_hz: float, control_hz: float,
                           control_name: str) -> None:
-    """The speed loop closes every physics step (``None``), or every whole number of them, a whole number of times per
-    control period."""
-    fits = speed_loop_hz is None or (is_number(speed_loop_hz) and speed_loop_hz > 0 and is_whole(physics_hz / speed_loop_hz)
-                                     and is_whole(speed_loop_hz / control_hz))
-    require(fits, f"option speed_loop_hz must be None (every physics step) or divide physics_hz ({physics_hz}) and be a "
-                  f"whole multiple of {control_name} ({control_hz}), got {speed_loop_hz!r}")
+    """The speed loop closes every physics step (``None``), once a control period (``control_name`` itself, e.g.
+    ``"decision_hz"``), or every whole number of physics steps, a whole number of times per control period."""
+    fits = speed_loop_hz is None or speed_loop_hz == control_name or (
+        is_number(speed_loop_hz) and speed_loop_hz > 0 and is_whole(physics_hz / speed_loop_hz) and is_whole(speed_loop_hz / control_hz))
+    require(fits, f"option speed_loop_hz must be None (every physics step), {control_name!r} (once per {control_name} period) or "
+                  f"a rate that divides physics_hz ({physics_hz}) and is a whole multiple of {control_name} ({control_hz}), "
+                  f"got {speed_loop_hz!r}")
 
 
-def speed_loop_every(options: Any) -> int:
-    """Physics steps per period of the speed loop, from the options ``physics_hz`` and ``speed_loop_hz``."""
-    return 1 if options.speed_loop_hz is None else round(options.physics_hz / options.speed_loop_hz)
+def speed_loop_every(speed_loop_hz: float | str | None, physics_hz: float, control_hz: float) -> int:
+    """Physics steps per period of the speed loop: 1 for ``None``, a control period's for the control rate's name."""
+    if speed_loop_hz is None:
+        return 1
+    return round(physics_hz / (control_hz if isinstance(speed_loop_hz, str) else speed_loop_hz))
 
 
 def option_check(env_id: str) -> Callable[[bool, str], None]:

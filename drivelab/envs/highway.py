@@ -86,8 +86,10 @@ class HighwayOptions:
     control_hz: float = 20.0
     traffic_hz: float = 5.0
     physics_hz: float = 100.0
-    # How often the speed PID closes its loop (as on LaneKeep): None, every physics step.
-    speed_loop_hz: float | None = None
+    # How often the speed PID closes its loop (as on LaneKeep): None, every physics step; "control_hz", once a
+    # control period. Every physics step here (LaneKeep's default is once a decision): the traffic comparison
+    # in BENCHMARKS.md was measured with it.
+    speed_loop_hz: float | str | None = None
     steer_levels: int = 9
     nearby_vehicles: int = 6
     sensing_range_m: float = 100.0
@@ -217,7 +219,7 @@ class HighwayEnv(DrivingWorldEnv):
       ``lane_change_s`` (4 s) of driving; faster and slower step through ``target_speeds_mps`` (20, 25, 30 m/s;
       the car starts at 25). Stanley's steering law tracks the path at ``control_hz`` (20 Hz); the speed PID
       holds the target speed (no faster than the lane's curves allow at ``max_lateral_accel_mps2``, reached along
-      a ramp of 1 m/s² up and 2 m/s² down) at ``physics_hz`` (100 Hz; at ``speed_loop_hz`` if set). The other drivers decide (IDM, MOBIL's turns) at ``traffic_hz`` (5 Hz, highway-fast-v0's
+      a ramp of 1 m/s² up and 2 m/s² down) at ``physics_hz`` (100 Hz; ``speed_loop_hz``: None, every physics step; ``"control_hz"``, once a control period; or a rate). The other drivers decide (IDM, MOBIL's turns) at ``traffic_hz`` (5 Hz, highway-fast-v0's
       simulation rate) and move at ``control_hz``, where collisions are checked. A change into a lane that does not exist, a change while one is under way, and
       faster or slower beyond the ends of the speed list do nothing; ``info["noop"]`` says so and the episode
       counts them (``noop_manoeuvres``).
@@ -302,7 +304,7 @@ class HighwayEnv(DrivingWorldEnv):
         self.decision_dt_s = 1.0 / decision_hz
         self.control_dt_s = 1.0 / o.control_hz
         self.substeps = round(o.physics_hz / o.control_hz)
-        self.speed_loop_every = speed_loop_every(o)
+        self.speed_loop_every = speed_loop_every(o.speed_loop_hz, o.physics_hz, o.control_hz)
         self.traffic_every = round(o.control_hz / o.traffic_hz)  # control steps between the drivers' decisions
         self.metadata = {**self.metadata, "render_fps": decision_hz}
         self.world = World(PhysicsSettings(physics_hz=o.physics_hz), gui=render_mode == "human")

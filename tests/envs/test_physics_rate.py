@@ -8,6 +8,8 @@ curvature 0.032 1/m, the most demanding of the default tracks checked.
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import pytest
 
@@ -50,30 +52,58 @@ def test_too_coarse_a_time_step_loses_grip_in_the_bend():
 
 
 @pytest.mark.parametrize("target_speed_mps", [10.0, 20.0])
-def test_a_speed_loop_at_the_decision_rate_drives_the_laps_a_loop_at_physics_rate_does(target_speed_mps):
-    """``speed_loop_hz=20``: the speed PID closes its loop once a decision, not at every physics step."""
-    decision_rate = lap_metrics(100.0, target_speed_mps=target_speed_mps, speed_loop_hz=20.0)
-    physics_rate = lap_metrics(100.0, target_speed_mps=target_speed_mps)
-    assert decision_rate["route_completion"] == physics_rate["route_completion"] == 1.0
-    assert decision_rate["lateral_error_rms"] == pytest.approx(physics_rate["lateral_error_rms"], abs=0.01)
-    assert decision_rate["mean_speed"] == pytest.approx(physics_rate["mean_speed"], rel=0.005)
-    assert decision_rate["episode_time_s"] == pytest.approx(physics_rate["episode_time_s"], rel=0.005)
+def test_a_speed_loop_closed_once_a_decision_drives_the_laps_a_loop_at_physics_rate_does(target_speed_mps):
+    """The default (``speed_loop_hz="decision_hz"``) closes the speed PID's loop once a decision; ``None`` at every
+    physics step, as before the default changed. The laps must not tell them apart."""
+    once_a_decision = lap_metrics(100.0, target_speed_mps=target_speed_mps)
+    every_physics_step = lap_metrics(100.0, target_speed_mps=target_speed_mps, speed_loop_hz=None)
+    assert once_a_decision["route_completion"] == every_physics_step["route_completion"] == 1.0
+    assert once_a_decision["lateral_error_rms"] == pytest.approx(every_physics_step["lateral_error_rms"], abs=0.01)
+    assert once_a_decision["mean_speed"] == pytest.approx(every_physics_step["mean_speed"], rel=0.005)
+    assert once_a_decision["episode_time_s"] == pytest.approx(every_physics_step["episode_time_s"], rel=0.005)
 
 
-@pytest.mark.parametrize("speed_loop_hz, updates_per_step", [(20.0, 1), (50.0, None), (100.0, 5), (None, 5)])
-def test_the_speed_pid_updates_at_speed_loop_hz(speed_loop_hz, updates_per_step):
-    if updates_per_step is None:  # 50 Hz is 2.5 updates a decision at 20 Hz: refused in one line
-        with pytest.raises(ValueError, match=r"^DriveLab/LaneKeep-v0: option speed_loop_hz must be None \(every physics step\) or divide physics_hz \(100.0\) "
-                                             r"and be a whole multiple of decision_hz \(20.0\), got 50.0$"):
-            gym.make("DriveLab/LaneKeep-v0", speed_loop_hz=speed_loop_hz)
-        return
-    env = gym.make("DriveLab/LaneKeep-v0", speed_loop_hz=speed_loop_hz)
+@pytest.mark.parametrize(
+    "options, updates_per_step, period_s",
+    [
+        ({}, 1, 0.05),                                        # the default: once a decision
+        ({"decision_hz": 10.0}, 1, 0.1),                      # ... which follows decision_hz
+        ({"speed_loop_hz": "decision_hz", "decision_hz": 25.0}, 1, 0.04),
+        ({"speed_loop_hz": 20.0}, 1, 0.05),
+        ({"speed_loop_hz": 100.0}, 5, 0.01),
+        ({"speed_loop_hz": None}, 5, 0.01),                   # every physics step
+        ({"speed_loop_hz": 50.0, "decision_hz": 10.0}, 5, 0.02),
+    ],
+)
+def test_the_speed_pid_updates_at_speed_loop_hz(options, updates_per_step, period_s):
+    env = gym.make("DriveLab/LaneKeep-v0", **options)
     env.reset(seed=0)
     pid = env.unwrapped.speed_controller.pid
     calls, update = [], pid.update
     pid.update = lambda *args, **kwargs: calls.append(args[2]) or update(*args, **kwargs)
     physics_before = env.unwrapped.world.physics_steps
     env.step(env.action_space.sample() * 0)
-    assert calls == [pytest.approx(1.0 / (speed_loop_hz or 100.0))] * updates_per_step  # each with its period as dt
-    assert env.unwrapped.world.physics_steps - physics_before == 5
+    assert calls == [pytest.approx(period_s)] * updates_per_step  # each with its period as dt
+    assert env.unwrapped.world.physics_steps - physics_before == round(100 / options.get("decision_hz", 20.0))
     env.close()
+
+
+@pytest.mark.parametrize("speed_loop_hz", [50.0, 30.0, 200.0, "decision", "control_hz", 0, True])
+def test_a_speed_loop_rate_that_does_not_fit_is_refused_in_one_line(speed_loop_hz):
+    """50 Hz is 2.5 updates a decision at 20 Hz, 30 Hz does not divide 100 Hz, 200 Hz is faster than the physics;
+    LaneKeep's control rate is called decision_hz."""
+    expected = (r"^DriveLab/LaneKeep-v0: option speed_loop_hz must be None \(every physics step\), 'decision_hz' \(once per "
+                r"decision_hz period\) or a rate that divides physics_hz \(100.0\) and is a whole multiple of decision_hz "
+                r"\(20.0\), got " + re.escape(repr(speed_loop_hz)) + "$")
+    with pytest.raises(ValueError, match=expected):
+        gym.make("DriveLab/LaneKeep-v0", speed_loop_hz=speed_loop_hz)
+
+
+def test_the_highway_closes_its_speed_loop_at_every_physics_step_unless_told():
+    """Its traffic comparison was measured so; ``"control_hz"`` is its word for once a control period."""
+    for options, updates in (({}, 5), ({"speed_loop_hz": "control_hz"}, 1)):
+        env = gym.make("DriveLab/Highway-v0", **options)
+        assert env.unwrapped.speed_loop_every * updates == env.unwrapped.substeps == 5
+        env.close()
+    with pytest.raises(ValueError, match=r"option speed_loop_hz must be None \(every physics step\), 'control_hz'"):
+        gym.make("DriveLab/Highway-v0", speed_loop_hz="decision_hz")

@@ -67,8 +67,9 @@ def test_drive_prints_a_table_without_json():
         (["bench", "env", "--seconds", "-1"], "--seconds must be a positive number"),
         (["bench", "env", "--env", "DriveLab/Nope-v0"], "--env must be DriveLab/LaneKeep-v0 or DriveLab/Highway-v0"),
         (["bench", "env", "--env", "DriveLab/Highway-v0", "--vehicles", "500"], "--vehicles must be an integer in 0..200"),
-        (["bench", "env", "--option", "speed_loop_hz=30"], "option speed_loop_hz must be None (every physics step) or divide "
-                                                            "physics_hz (100.0) and be a whole multiple of decision_hz (20.0), got 30"),
+        (["bench", "env", "--option", "speed_loop_hz=30"], "option speed_loop_hz must be None (every physics step), 'decision_hz' "
+                                                            "(once per decision_hz period) or a rate that divides physics_hz (100.0) "
+                                                            "and is a whole multiple of decision_hz (20.0), got 30"),
         (["bench", "env", "--env", "DriveLab/Highway-v0", "--option", "speed_loop_hz=20"], "--option is for DriveLab/LaneKeep-v0's bench"),
         (["fly"], "invalid choice: 'fly'"),
     ],
