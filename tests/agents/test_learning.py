@@ -7,9 +7,10 @@ Training is bit-identical only on one kind of CPU (another one takes other float
 the budget and the threshold hold with margin for every seed tried, not just the one the test uses:
 ``DRIVELAB_LEARNING_SEEDS=0,1,2,3,4 pytest tests/agents/test_learning.py -s`` runs it for seeds 0-4 and prints
 route completion on the three evaluation laps before training, halfway and at the end. Measured on 2026-11-27
-(AMD EPYC): 0.056 each before training; at 20,480 steps 1.0, 1.0, 1.0, 1.0, 0.568; at 40,960 steps 1.0 each
-(the same as on 2026-11-26 with one call to ``learn``; then also at 12,288 steps: 0.19, 0.06, 0.20, 0.07, 0.04, and
-at 30,720: 1.0 each). With ``speed_loop_hz=20``: at 20,480 steps 1.0, 1.0, 1.0, 0.687, 1.0, at 40,960 1.0 each.
+(AMD EPYC), with the speed loop closed once a decision (the env's default since then): 0.056 each before training;
+at 20,480 steps 1.0, 1.0, 1.0, 0.687, 1.0; at 40,960 steps 1.0 each. Before, with the loop closed at every physics
+step: at 20,480 steps 1.0, 1.0, 1.0, 1.0, 0.568, at 40,960 1.0 each (and on 2026-11-26, at 12,288 steps 0.19, 0.06,
+0.20, 0.07, 0.04; at 30,720 1.0 each).
 The budget is 40,960 steps, 20,000 past the point where all but one seed had it, against a threshold of 0.8.
 """
 
