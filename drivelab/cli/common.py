@@ -33,7 +33,8 @@ def env_options(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--option takes KEY=VALUE (for example target_speed_mps=12), got {pair!r}")
         try:
-            options[key] = yaml.safe_load(value)
+            # The env docs spell the empty option as Python does; YAML reads None as a word, so it is taken as null.
+            options[key] = None if value == "None" else yaml.safe_load(value)
         except yaml.YAMLError:
             raise UsageError(f"--option {key}: cannot read value {value!r}; give a number, a word or a [list]") from None
     return options

@@ -46,7 +46,7 @@ class LaneKeepOptions:
     # How often the speed PID closes its loop: once a decision, at the rate the steering is commanded ("decision_hz"),
     # or every physics step (None). Once a decision, the rule-based driver's laps of 10 default tracks at 10, 15 and
     # 20 m/s came out as at every physics step (mean lateral error RMS within 0.001 m, mean speed within 0.004 m/s),
-    # and the work around the physics falls by a third (BENCHMARKS.md, "a step twice as lean").
+    # and the work around the physics falls by a third (BENCHMARKS.md, "The speed loop once a decision").
     speed_loop_hz: float | str | None = "decision_hz"
     max_episode_s: float = 90.0
     curvature_preview_m: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 30.0)

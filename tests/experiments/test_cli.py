@@ -95,6 +95,22 @@ def test_bench_env_takes_lanekeep_options_for_its_env_and_the_ceilings_scene():
     assert report["ceiling_sim_seconds_per_s"] == pytest.approx(report["ceiling_physics_steps_per_s"] / 200)
 
 
+
+def test_option_values_read_as_yaml_and_none_as_null():
+    from drivelab.cli.common import env_options
+
+    options = env_options(["speed_loop_hz=None", "max_lateral_accel_mps2=null", "speed_loop=decision_hz",
+                           "target_speed_mps=12", "curvature_preview_m=[0, 5]"])
+    assert options == {"speed_loop_hz": None, "max_lateral_accel_mps2": None, "speed_loop": "decision_hz",
+                       "target_speed_mps": 12, "curvature_preview_m": [0, 5]}
+
+
+def test_drive_with_the_speed_loop_at_every_physics_step_spelled_none():
+    result = drivelab("drive", "--episodes", "1", "--option", "speed_loop_hz=None", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"]["route_completion_mean"] == 1.0
+
+
 def test_bench_env_json_has_every_figure_and_consistent_ratios():
     result = drivelab("bench", "env", "--seconds", "0.5", "--json")
     assert result.returncode == 0, result.stderr
