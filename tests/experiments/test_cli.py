@@ -95,13 +95,12 @@ def test_bench_env_takes_lanekeep_options_for_its_env_and_the_ceilings_scene():
     assert report["ceiling_sim_seconds_per_s"] == pytest.approx(report["ceiling_physics_steps_per_s"] / 200)
 
 
-
 def test_option_values_read_as_yaml_and_none_as_null():
     from drivelab.cli.common import env_options
 
-    options = env_options(["speed_loop_hz=None", "max_lateral_accel_mps2=null", "speed_loop=decision_hz",
+    options = env_options(["speed_loop_hz=None", "max_lateral_accel_mps2=null", "camera_mount=hood",
                            "target_speed_mps=12", "curvature_preview_m=[0, 5]"])
-    assert options == {"speed_loop_hz": None, "max_lateral_accel_mps2": None, "speed_loop": "decision_hz",
+    assert options == {"speed_loop_hz": None, "max_lateral_accel_mps2": None, "camera_mount": "hood",
                        "target_speed_mps": 12, "curvature_preview_m": [0, 5]}
 
 
